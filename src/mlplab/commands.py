@@ -1,0 +1,244 @@
+"""What each CLI command does, once its arguments are parsed: call the library and print."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+from .cli import config_from_args, write_rows
+from .config import MlplabError
+
+TUTORIAL_POINT = [-1.0, 1.0]  # the tutorial asks for P(label 1) at this point after reloading
+
+
+def train(args: argparse.Namespace) -> None:
+    from .run import load, resume
+    from .run import train as train_run
+    from .train import Progress
+
+    quiet = args.quiet
+    log = None if quiet else print
+    if args.resume:
+        epochs = getattr(args, "training.epochs")
+        probe = _peek_epochs(args.resume, epochs)
+        progress = [] if quiet else [Progress(probe, _log_every(args))]
+        run = resume(args.resume, epochs=epochs, log=log, callbacks=progress)
+    else:
+        config = config_from_args(args)
+        progress = [] if quiet else [Progress(config.training.epochs, config.training.log_every)]
+        run = train_run(config, out=args.out, force=args.force, log=log, callbacks=progress)
+    if quiet:
+        print(run.path)
+        return
+    print(summarise_metrics(run.metrics))
+    print(f"Run saved to {run.path}: checkpoint.pt, model.pt, history.json, config.toml, run.json")
+    config = run.config
+    if config.data.path is None and config.data.dataset == "xor-blobs":
+        reloaded = load(run.path)
+        probability = reloaded.predict_proba([TUTORIAL_POINT])[0, 1]
+        print(f"The probability that [-1, 1] has label 1 is {probability:.6f} (from the reloaded checkpoint)")
+
+
+def _peek_epochs(run: str, epochs: int | None) -> int:
+    from .checkpoint import load_checkpoint
+
+    return epochs or load_checkpoint(run).meta["config"]["training"]["epochs"]
+
+
+def _log_every(args: argparse.Namespace) -> int:
+    return getattr(args, "training.log_every") or 100
+
+
+def summarise_metrics(metrics: dict[str, dict[str, float]]) -> str:
+    parts = []
+    for split in ("train", "val", "test"):
+        if split in metrics:
+            values = metrics[split]
+            headline = "accuracy" if "accuracy" in values else "r2"
+            parts.append(f"{split} loss {values['loss']:.6f} {headline} {values[headline]:.4f}")
+    return "Final: " + " | ".join(parts)
+
+
+def predict(args: argparse.Namespace) -> None:
+    if args.state_dict:
+        if args.run:  # with --state-dict there is no RUN: the first number was taken for it
+            args.values = [_number(args.run), *args.values]
+        model = _model_from_state_dict(args.state_dict, args.activation, args.task)
+    elif args.run is None:
+        raise MlplabError("predict needs a run folder or checkpoint (or --state-dict FILE)")
+    else:
+        from .run import load
+
+        model = load(args.run)
+    if args.input:
+        _predict_file(model, args.input, args.output)
+        return
+    if not args.values:
+        raise MlplabError("give one row of feature values after `--` (e.g. mlplab predict RUN -- -1 1) "
+                          "or --input rows.csv")
+    if any(f["kind"] == "categorical" for f in model.preprocessor.features):
+        raise MlplabError("this model has text (categorical) features; pass rows with --input rows.csv")
+    row = [args.values]
+    if model.task == "regression":
+        print(f"prediction: {float(model.predict(row)[0]):.6g}")
+        return
+    probabilities = model.predict_proba(row)[0]
+    label = model.predict(row)[0]
+    if model.task == "binary":
+        print(f"P(label {model.classes[1]}) = {probabilities[1]:.6f}")
+    else:
+        for name, probability in zip(model.classes, probabilities):
+            print(f"P(label {name}) = {probability:.6f}")
+    print(f"predicted label: {label}")
+
+
+def _number(text: str) -> float:
+    try:
+        return float(text)
+    except ValueError:
+        raise MlplabError(f"with --state-dict, give only feature values; {text!r} is not a number") from None
+
+
+def _model_from_state_dict(path: str, activation: str, task: str):
+    from .checkpoint import CheckpointError, load_state_dict
+    from .model import ACTIVATIONS, mlp_from_state_dict
+    from .preprocess import Preprocessor
+    from .run import TrainedModel
+
+    if activation not in ACTIVATIONS:
+        raise MlplabError(f"--activation must be one of {', '.join(ACTIVATIONS)}; got {activation!r}")
+    try:
+        module = mlp_from_state_dict(load_state_dict(path), activation)
+    except ValueError as error:
+        raise CheckpointError(f"{path}: {error}") from None
+    n_inputs, n_outputs = module.sizes[0], module.sizes[-1]
+    if task == "regression":
+        task, classes = "regression", None
+    else:
+        task, classes = ("binary", [0, 1]) if n_outputs == 1 else ("multiclass", list(range(n_outputs)))
+    preprocessor = Preprocessor([{"name": f"x{i + 1}", "kind": "numeric"} for i in range(n_inputs)])
+    return TrainedModel(module.eval(), task, classes, preprocessor)
+
+
+def _predict_file(model, path: str, output: str | None) -> None:
+    from .data import read_table
+    from .preprocess import DataError
+
+    table = read_table(path)
+    names = model.feature_names
+    missing = [name for name in names if name not in table]
+    if missing and len(table) >= len(names) and all(name.startswith("x") for name in names):
+        missing = []  # a state_dict model has no names: take the first columns in order
+        table = dict(zip(names, table.values()))
+    if missing:
+        raise DataError(f"{path} lacks the feature column(s) {', '.join(missing)}; "
+                        f"the model was trained on {', '.join(names)}")
+    features = {name: table[name] for name in names}
+    header = list(features)
+    rows = [list(values) for values in zip(*features.values())]
+    if model.task == "regression":
+        predictions = model.predict(features)
+        write_rows(output, [*header, "prediction"], [[*r, float(p)] for r, p in zip(rows, predictions)])
+        return
+    probabilities = model.predict_proba(features)
+    labels = model.predict(features)
+    header += ["prediction", *(f"p_{name}" for name in model.classes)]
+    write_rows(output, header, [[*r, label, *(f"{p:.6f}" for p in ps)]
+                                for r, label, ps in zip(rows, labels.tolist(), probabilities.tolist())])
+
+
+def datasets(args: argparse.Namespace) -> None:
+    from .data import GENERATORS
+
+    width = max(map(len, GENERATORS))
+    for name, generator in GENERATORS.items():
+        print(f"{name:<{width}}  noise {generator.noise:<5g} {generator.summary}")
+
+
+def runs(args: argparse.Namespace) -> None:
+    folder = Path(args.folder)
+    if not folder.is_dir():
+        raise MlplabError(f"{folder} is not a folder of runs")
+    rows = []
+    for meta_path in sorted(folder.glob("*/run.json")):
+        meta = json.loads(meta_path.read_text())
+        architecture = meta["architecture"]
+        metrics = meta.get("metrics") or {}
+        headline = "accuracy" if meta["task"] != "regression" else "r2"
+        best_val = _best_val(meta_path.parent / "history.json", headline)
+        rows.append([meta_path.parent.name, meta["data"]["name"],
+                     "-".join(map(str, [architecture["n_inputs"], *architecture["hidden_sizes"],
+                                        architecture["n_outputs"]])),
+                     str(meta["epoch"]), best_val,
+                     _fmt((metrics.get("test") or {}).get(headline)) + f" {headline}",
+                     f"{meta.get('train_seconds', 0):.1f}s"])
+    if not rows:
+        print(f"no runs in {folder}")
+        return
+    header = ["name", "data", "architecture", "epochs", "best val", "test", "time"]
+    widths = [max(len(str(row[i])) for row in [header, *rows]) for i in range(len(header))]
+    for row in [header, *rows]:
+        print("  ".join(str(cell).ljust(width) for cell, width in zip(row, widths)).rstrip())
+
+
+def _best_val(history_path: Path, headline: str) -> str:
+    try:
+        history = json.loads(history_path.read_text())
+    except (OSError, ValueError):
+        return "-"
+    values = [record[f"val_{headline}"] for record in history if record.get(f"val_{headline}") is not None]
+    return _fmt(max(values)) if values else "-"
+
+
+def _fmt(value: Any) -> str:
+    return "-" if value is None else f"{value:.4f}"
+
+
+def show(args: argparse.Namespace) -> None:
+    path = Path(args.run)
+    meta_path = path / "run.json" if path.is_dir() else path.with_name("run.json")
+    if not meta_path.is_file():
+        raise MlplabError(f"{path} is not a run folder (no run.json)")
+    meta = json.loads(meta_path.read_text())
+    print(f"run: {path}")
+    print(f"data: {meta['data']['name']}  task: {meta['task']}  classes: {meta.get('classes')}")
+    architecture = meta["architecture"]
+    print(f"architecture: {architecture['n_inputs']} -> {architecture['hidden_sizes']} -> "
+          f"{architecture['n_outputs']} ({architecture['activation']}, output {architecture['output']})")
+    print(f"epochs: {meta['epoch']}  time: {meta.get('train_seconds', 0):.2f}s  "
+          f"stopped: {meta.get('stop_reason') or 'completed'}")
+    for split, values in (meta.get("metrics") or {}).items():
+        print(f"{split}: " + "  ".join(f"{k} {_fmt(v)}" for k, v in values.items()))
+    print("config:")
+    sys.stdout.write((path / "config.toml" if path.is_dir() else path.with_name("config.toml")).read_text())
+
+
+def evaluate(args: argparse.Namespace) -> None:
+    from .data import read_table, select_columns
+    from .metrics import confusion_matrix
+    from .metrics import evaluate as score
+    from .run import load
+
+    model = load(args.run)
+    target = args.target or model.meta.get("data", {}).get("target")
+    features, y = select_columns(read_table(args.data), target, model.feature_names, args.data)
+    if model.task == "regression":
+        results = score("regression", y.astype(float), model.predict(features))
+    else:
+        from .preprocess import TargetEncoder
+
+        codes = TargetEncoder(model.task, model.classes).encode(y).astype(int)
+        probabilities = model.predict_proba(features)
+        outputs = probabilities[:, 1] if model.task == "binary" else probabilities
+        results = score(model.task, codes, outputs, len(model.classes))
+        matrix = confusion_matrix(codes, probabilities.argmax(axis=1), len(model.classes))
+    print(f"{args.data}: {len(y)} rows")
+    for key, value in results.items():
+        print(f"{key:>10} {value:.4f}")
+    if model.task != "regression":
+        print("confusion matrix (rows: true, columns: predicted), labels", model.classes)
+        for row in matrix.tolist():
+            print("  " + " ".join(f"{count:>5}" for count in row))

@@ -1,0 +1,317 @@
+"""Typed configuration for a run: data, model and training, validated once at the boundary.
+
+Every way into mlplab (the CLI, a TOML file, the Python API, the scikit-learn estimators) builds a
+:class:`Config` and calls :meth:`Config.validate` before any work starts, so a bad value is reported
+once, naming the setting and what is allowed, and nothing is half-written.
+
+Validation is declarative: each field carries a rule in its metadata (``rule=...``), read by one loop.
+This module imports no torch, so ``mlplab --help`` stays fast.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+__all__ = ["Config", "ConfigError", "DataConfig", "MlplabError", "ModelConfig", "TrainingConfig"]
+
+
+class MlplabError(Exception):
+    """A problem the user can fix (bad value, missing file, corrupt checkpoint). The CLI prints it as
+    one line and exits with status 2."""
+
+
+class ConfigError(MlplabError, ValueError):
+    """A configuration value is not allowed. ``key`` is its dotted name, e.g. ``training.learning_rate``."""
+
+    def __init__(self, key: str, problem: str):
+        self.key = key
+        self.problem = problem
+        super().__init__(f"{key} {problem}")
+
+
+# --- rules: each returns None when the value is fine, else what is wrong ("must be > 0") -------------
+
+Rule = Callable[[Any], "str | None"]
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def number(low: float | None = None, high: float | None = None, *, low_open: bool = False,
+           high_open: bool = False, integer: bool = False, optional: bool = False) -> Rule:
+    """A number in [low, high] (ends opened by ``low_open``/``high_open``); ``optional`` allows None."""
+    kind = "a whole number" if integer else "a number"
+    bounds = []
+    if low is not None:
+        bounds.append(f"{'>' if low_open else '>='} {low:g}")
+    if high is not None:
+        bounds.append(f"{'<' if high_open else '<='} {high:g}")
+    wanted = f"must be {kind}" + (f" {' and '.join(bounds)}" if bounds else "")
+
+    def check(value: Any) -> str | None:
+        if value is None:
+            return None if optional else f"{wanted}, got nothing"
+        if not _is_number(value) or (integer and not float(value).is_integer()):
+            return f"{wanted}, got {value!r}"
+        if not math.isfinite(value):
+            return f"{wanted}, got {value}"
+        too_low = low is not None and (value <= low if low_open else value < low)
+        too_high = high is not None and (value >= high if high_open else value > high)
+        return f"{wanted}, got {value:g}" if too_low or too_high else None
+
+    return check
+
+
+def one_of(*choices: Any, optional: bool = False) -> Rule:
+    def check(value: Any) -> str | None:
+        if value is None and optional:
+            return None
+        if value not in choices:
+            return f"must be one of {', '.join(map(str, choices))}; got {value!r}"
+        return None
+
+    return check
+
+
+def sizes() -> Rule:
+    """A non-empty list of positive whole numbers (hidden layer sizes); an empty list means no hidden layer."""
+
+    def check(value: Any) -> str | None:
+        if not isinstance(value, (list, tuple)):
+            return f"must be a list of layer sizes, got {value!r}"
+        for size in value:
+            if not _is_number(size) or not float(size).is_integer() or size < 1:
+                return f"must be whole numbers >= 1 (one per hidden layer), got {size!r}"
+        return None
+
+    return check
+
+
+def text(optional: bool = True) -> Rule:
+    def check(value: Any) -> str | None:
+        if value is None and optional:
+            return None
+        return None if isinstance(value, str) and value else f"must be a non-empty string, got {value!r}"
+
+    return check
+
+
+def names() -> Rule:
+    def check(value: Any) -> str | None:
+        if value is None:
+            return None
+        if not isinstance(value, (list, tuple)) or not value or not all(isinstance(v, str) for v in value):
+            return f"must be a non-empty list of column names, got {value!r}"
+        return None
+
+    return check
+
+
+def flag() -> Rule:
+    return lambda value: None if isinstance(value, bool) else f"must be true or false, got {value!r}"
+
+
+def _field(default: Any, rule: Rule, doc: str) -> Any:
+    if isinstance(default, list):
+        return field(default_factory=lambda: list(default), metadata={"rule": rule, "doc": doc})
+    return field(default=default, metadata={"rule": rule, "doc": doc})
+
+
+def _activation_names() -> tuple[str, ...]:
+    from .model import ACTIVATIONS  # torch is imported only once a run is really configured
+
+    return tuple(ACTIVATIONS)
+
+
+# --- the three sections ----------------------------------------------------------------------------
+
+DATASETS = ("xor-blobs", "blobs", "moons", "circles", "spiral", "xor", "gaussian-quantiles", "linear")
+TASKS = ("auto", "binary", "multiclass", "regression")
+OPTIMIZERS = ("sgd", "adam", "adamw", "rmsprop")
+SCHEDULES = ("none", "step", "cosine", "plateau")
+INITS = ("default", "xavier_uniform", "xavier_normal", "kaiming_uniform", "kaiming_normal")
+
+
+@dataclass
+class DataConfig:
+    dataset: str = _field("xor-blobs", one_of(*DATASETS), "built-in data set (ignored when path is set)")
+    path: str | None = _field(None, text(), "CSV, Parquet or .npz file with your own data")
+    target: str | None = _field(None, text(), "target column of the data file")
+    features: list[str] | None = _field(None, names(), "feature columns (default: all but the target)")
+    test_path: str | None = _field(None, text(), "separate test file (default: split off test_fraction)")
+    n_train: int = _field(80, number(1, integer=True), "generated training points")
+    n_test: int = _field(20, number(1, integer=True), "generated test points")
+    noise: float | None = _field(None, number(0, optional=True), "generator noise (default: the data set's)")
+    n_classes: int | None = _field(None, number(2, integer=True, optional=True),
+                                   "classes of blobs/gaussian-quantiles, arms of spiral")
+    test_fraction: float = _field(0.2, number(0, 1, low_open=True, high_open=True),
+                                  "share of a data file held out for testing")
+    val_fraction: float = _field(0.0, number(0, 1, high_open=True), "share of training data for validation")
+    scale: str = _field("none", one_of("none", "standard", "minmax"), "feature scaling, fitted on train only")
+    unknown_categories: str = _field("error", one_of("error", "ignore"),
+                                     "a category unseen in training at predict: error, or all-zero one-hot")
+
+
+@dataclass
+class ModelConfig:
+    hidden_sizes: list[int] = _field([5], sizes(), "units per hidden layer")
+    activation: str = _field("relu", lambda v: one_of(*_activation_names())(v), "hidden activation")
+    dropout: float = _field(0.0, number(0, 1, high_open=True), "dropout after each hidden activation")
+    init: str = _field("default", one_of(*INITS), "weight initialisation (default: PyTorch's)")
+    task: str = _field("auto", one_of(*TASKS), "binary, multiclass or regression (auto: from the target)")
+
+
+@dataclass
+class TrainingConfig:
+    optimizer: str = _field("sgd", one_of(*OPTIMIZERS), "optimiser")
+    learning_rate: float = _field(0.03, number(0, low_open=True), "learning rate")
+    momentum: float = _field(0.0, number(0, 1, high_open=True), "SGD/RMSprop momentum")
+    nesterov: bool = _field(False, flag(), "Nesterov momentum (SGD)")
+    weight_decay: float = _field(0.0, number(0), "L2 penalty (decoupled for adamw)")
+    l1: float = _field(0.0, number(0), "L1 penalty on weights")
+    epochs: int = _field(2000, number(1, integer=True), "passes over the training data")
+    batch_size: int | None = _field(None, number(1, integer=True, optional=True),
+                                    "mini-batch size (default: full batch)")
+    schedule: str = _field("none", one_of(*SCHEDULES), "learning-rate schedule")
+    step_size: int = _field(100, number(1, integer=True), "epochs between decays (step schedule)")
+    gamma: float = _field(0.1, number(0, 1, low_open=True, high_open=True), "decay factor (step, plateau)")
+    clip_grad: float | None = _field(None, number(0, low_open=True, optional=True), "max gradient norm")
+    early_stopping: bool = _field(False, flag(), "stop when validation loss stops improving")
+    patience: int = _field(20, number(1, integer=True), "epochs without improvement before stopping")
+    log_every: int = _field(100, number(1, integer=True), "print the loss every N epochs")
+    checkpoint_every: int = _field(0, number(0, integer=True), "save a resumable checkpoint every N epochs")
+    snapshot_every: int = _field(0, number(0, integer=True), "record weights every N epochs (animations)")
+    device: str = _field("cpu", one_of("auto", "cpu", "cuda", "mps"), "where to train")
+
+
+_SECTIONS = {"data": DataConfig, "model": ModelConfig, "training": TrainingConfig}
+
+
+@dataclass
+class Config:
+    """Everything a run needs. ``Config()`` is the tutorial: xor-blobs, 2-5-1 ReLU/sigmoid, SGD lr 0.03,
+    2000 full-batch epochs.
+
+    Examples
+    --------
+    >>> from mlplab import Config
+    >>> config = Config.from_dict({"seed": 1, "model": {"hidden_sizes": [8, 8]}})
+    >>> config.model.hidden_sizes, config.training.learning_rate
+    ([8, 8], 0.03)
+    """
+
+    seed: int = _field(0, number(0, 2**32 - 1, integer=True), "seeds data generation, splits and weights")
+    data: DataConfig = field(default_factory=DataConfig)
+    model: ModelConfig = field(default_factory=ModelConfig)
+    training: TrainingConfig = field(default_factory=TrainingConfig)
+
+    def validate(self) -> Config:
+        """Check every field against its rule; raise :class:`ConfigError` naming the first bad one."""
+        for prefix, section in (("", self), ("data.", self.data), ("model.", self.model),
+                                ("training.", self.training)):
+            for spec in dataclasses.fields(section):
+                rule = spec.metadata.get("rule")
+                problem = rule(getattr(section, spec.name)) if rule else None
+                if problem:
+                    raise ConfigError(prefix + spec.name, problem)
+        if self.training.nesterov and (self.training.optimizer != "sgd" or self.training.momentum <= 0):
+            raise ConfigError("training.nesterov", "needs optimizer sgd with momentum > 0")
+        if self.data.path is not None and self.data.target is None and not self.data.path.endswith(".npz"):
+            raise ConfigError("data.target", "must name the target column of the data file")
+        if self.training.early_stopping and self.data.val_fraction == 0:
+            raise ConfigError("training.early_stopping", "needs a validation split; set data.val_fraction, "
+                                                         "e.g. 0.2")
+        if self.training.schedule == "plateau" and self.data.val_fraction == 0:
+            raise ConfigError("training.schedule", "plateau watches validation loss; set data.val_fraction")
+        return self
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain data (JSON/TOML-able), None values included."""
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, values: dict[str, Any]) -> Config:
+        """Build from nested plain data, as read from TOML/JSON. Unknown keys are errors; missing keys
+        keep their defaults. Whole-number floats such as ``2000.0`` are taken as integers where one is
+        wanted. The result is not validated yet: call :meth:`validate`."""
+        config = cls()
+        for key, value in values.items():
+            if key in _SECTIONS:
+                if not isinstance(value, dict):
+                    raise ConfigError(key, f"must be a table of settings, got {value!r}")
+                for name, item in value.items():
+                    config.set(f"{key}.{name}", item)
+            else:
+                config.set(key, value)
+        return config
+
+    def set(self, key: str, value: Any) -> None:
+        """Set one dotted key (``training.learning_rate``); unknown keys raise ConfigError listing the known."""
+        section_name, _, name = key.rpartition(".")
+        section = getattr(self, section_name) if section_name in _SECTIONS else self
+        if section_name and section_name not in _SECTIONS:
+            raise ConfigError(key, f"is not a setting; sections are {', '.join(_SECTIONS)}")
+        known = {spec.name: spec for spec in dataclasses.fields(section)} if section is not self else {
+            "seed": None}
+        if name not in known:
+            raise ConfigError(key, f"is not a setting; known: {', '.join(sorted(known))}")
+        if isinstance(value, tuple):
+            value = list(value)
+        if isinstance(value, float) and value.is_integer() and isinstance(getattr(section, name), int) \
+                and not isinstance(getattr(section, name), bool):
+            value = int(value)
+        setattr(section, name, value)
+
+
+def describe_settings() -> list[tuple[str, Any, str]]:
+    """(dotted key, default, help) for every setting: the reference table in the README and ``--help``."""
+    rows: list[tuple[str, Any, str]] = [("seed", 0, "seeds data generation, splits and weights")]
+    defaults = Config()
+    for section_name in _SECTIONS:
+        section = getattr(defaults, section_name)
+        for spec in dataclasses.fields(section):
+            rows.append((f"{section_name}.{spec.name}", getattr(section, spec.name), spec.metadata["doc"]))
+    return rows
+
+
+# --- TOML ------------------------------------------------------------------------------------------
+
+def _toml_value(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (list, tuple)):
+        return "[" + ", ".join(_toml_value(item) for item in value) + "]"
+    if isinstance(value, str):
+        return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
+    return repr(value)
+
+
+def to_toml(config: Config) -> str:
+    """The config as TOML that :func:`load_config` reads back; unset (None) settings are left out."""
+    values = config.to_dict()
+    lines = [f"seed = {values.pop('seed')}"]
+    for section, settings in values.items():
+        lines += ["", f"[{section}]"]
+        lines += [f"{name} = {_toml_value(value)}" for name, value in settings.items() if value is not None]
+    return "\n".join(lines) + "\n"
+
+
+def load_config(path: str) -> Config:
+    """Read a TOML config file (unknown keys are errors). Not validated yet."""
+    try:
+        import tomllib
+    except ModuleNotFoundError:  # Python 3.10
+        import tomli as tomllib  # type: ignore[no-redef]
+    try:
+        with open(path, "rb") as handle:
+            values = tomllib.load(handle)
+    except FileNotFoundError:
+        raise MlplabError(f"config file {path!r} does not exist") from None
+    except (OSError, tomllib.TOMLDecodeError) as error:
+        raise MlplabError(f"config file {path!r} is not valid TOML: {error}") from None
+    return Config.from_dict(values)

@@ -1,0 +1,137 @@
+"""The network: a plain MLP built from config, and the one registry of activation functions.
+
+Each layer multiplies by a weight matrix, adds a bias and applies an activation; the last layer gives
+*logits*. The output function (sigmoid for binary, softmax for multiclass, identity for regression) is
+applied by :func:`output_probabilities`, so training can use the numerically stable losses
+(``BCEWithLogitsLoss``, ``CrossEntropyLoss``) while ``predict_proba`` still returns probabilities.
+
+Layers are named ``linear_1``, ``linear_2``, ... as in the tutorial's ``NeuralNet``, so a tutorial model
+and an mlplab model share ``state_dict`` keys.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+from torch import nn
+
+__all__ = ["ACTIVATIONS", "MLP", "loss_function", "output_probabilities"]
+
+# name -> module factory. The one place activations are registered: config validation, plots and
+# `mlplab explain` all read this table.
+ACTIVATIONS: dict[str, type[nn.Module]] = {
+    "relu": nn.ReLU,
+    "leaky_relu": nn.LeakyReLU,
+    "elu": nn.ELU,
+    "selu": nn.SELU,
+    "gelu": nn.GELU,
+    "silu": nn.SiLU,
+    "tanh": nn.Tanh,
+    "sigmoid": nn.Sigmoid,
+    "softplus": nn.Softplus,
+    "identity": nn.Identity,
+}
+
+OUTPUT_FUNCTIONS = {"binary": "sigmoid", "multiclass": "softmax", "regression": "identity"}
+
+
+class MLP(nn.Module):
+    """Linear -> activation (-> dropout) for each hidden layer, then a final Linear giving logits.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from mlplab import MLP
+    >>> _ = torch.manual_seed(0)
+    >>> model = MLP(2, [5], 1)  # the tutorial's NeuralNet(2, 5), without the final sigmoid
+    >>> list(model.state_dict())
+    ['linear_1.weight', 'linear_1.bias', 'linear_2.weight', 'linear_2.bias']
+    >>> model(torch.zeros(3, 2)).shape
+    torch.Size([3, 1])
+    """
+
+    def __init__(self, n_inputs: int, hidden_sizes: Sequence[int], n_outputs: int, activation: str = "relu",
+                 dropout: float = 0.0, init: str = "default"):
+        super().__init__()
+        self.sizes = [int(n_inputs), *(int(size) for size in hidden_sizes), int(n_outputs)]
+        self.activation_name = activation
+        # Layers are created in order, so the same torch seed gives the tutorial's initial weights.
+        for number, (fan_in, fan_out) in enumerate(zip(self.sizes, self.sizes[1:]), start=1):
+            self.add_module(f"linear_{number}", nn.Linear(fan_in, fan_out))
+        self.activation = ACTIVATIONS[activation]()
+        self.dropout = nn.Dropout(dropout) if dropout > 0 else nn.Identity()
+        if init != "default":
+            initialise(self, init)
+
+    @property
+    def linears(self) -> list[nn.Linear]:
+        return [getattr(self, f"linear_{number}") for number in range(1, len(self.sizes))]
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        *hidden, last = self.linears
+        for layer in hidden:
+            x = self.dropout(self.activation(layer(x)))
+        return last(x)
+
+
+def initialise(model: MLP, scheme: str) -> None:
+    """Re-draw every weight with ``scheme`` (xavier_* or kaiming_*); biases start at zero."""
+    draw = getattr(nn.init, scheme + "_")
+    with torch.no_grad():
+        for layer in model.linears:
+            if scheme.startswith("kaiming"):
+                draw(layer.weight, nonlinearity="relu")
+            else:
+                draw(layer.weight)
+            layer.bias.zero_()
+
+
+def output_probabilities(logits: torch.Tensor, task: str) -> torch.Tensor:
+    """Binary: P(class 1) of shape (n,); multiclass: (n, k) rows summing to 1; regression: (n,) values."""
+    if task == "binary":
+        return torch.sigmoid(logits.squeeze(-1))
+    if task == "multiclass":
+        return torch.softmax(logits, dim=-1)
+    return logits.squeeze(-1)
+
+
+def loss_function(task: str) -> nn.Module:
+    """The stable loss on logits. For binary this equals the tutorial's BCELoss on sigmoid outputs."""
+    if task == "binary":
+        return _SqueezedLoss(nn.BCEWithLogitsLoss())
+    if task == "multiclass":
+        return nn.CrossEntropyLoss()
+    return _SqueezedLoss(nn.MSELoss())
+
+
+class _SqueezedLoss(nn.Module):
+    """(n, 1) logits against (n,) targets, as the tutorial's ``criterion(output.squeeze(), y)``."""
+
+    def __init__(self, loss: nn.Module):
+        super().__init__()
+        self.loss = loss
+
+    def forward(self, logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        return self.loss(logits.squeeze(-1), target)
+
+
+def mlp_from_state_dict(state_dict: dict[str, torch.Tensor], activation: str = "relu") -> MLP:
+    """Rebuild an MLP from a plain state_dict (the tutorial's ``model.pt``): layer sizes come from the
+    weight shapes, taken in the order saved; each Linear needs a 2-D weight and a 1-D bias."""
+    tensors = list(state_dict.items())
+    if not tensors or len(tensors) % 2:
+        raise ValueError("expected pairs of weight and bias tensors, one pair per Linear layer")
+    sizes: list[int] = []
+    for (weight_name, weight), (bias_name, bias) in zip(tensors[::2], tensors[1::2]):
+        if weight.ndim != 2 or bias.ndim != 1 or bias.shape[0] != weight.shape[0]:
+            raise ValueError(f"{weight_name}/{bias_name} are not a Linear layer's weight and bias "
+                             f"(shapes {tuple(weight.shape)}, {tuple(bias.shape)})")
+        if sizes and sizes[-1] != weight.shape[1]:
+            raise ValueError(f"{weight_name} takes {weight.shape[1]} inputs but the layer before gives "
+                             f"{sizes[-1]}")
+        sizes += [weight.shape[1]] if not sizes else []
+        sizes.append(weight.shape[0])
+    model = MLP(sizes[0], sizes[1:-1], sizes[-1], activation)
+    model.load_state_dict(dict(zip(model.state_dict(), (tensor for _, tensor in tensors))))
+    return model

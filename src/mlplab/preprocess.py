@@ -1,0 +1,219 @@
+"""From raw columns to the float matrix a network sees, and back from class indices to labels.
+
+A *table* is an ordered ``dict`` of column name -> 1-D NumPy array: float64 for numeric columns, object
+(str) for categorical ones. :class:`Preprocessor` is fitted on the training split only, stored in the
+checkpoint as plain data and applied again at predict time, so users never scale by hand.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from .config import MlplabError
+
+__all__ = ["DataError", "Preprocessor", "TargetEncoder", "as_table", "infer_task"]
+
+Table = dict[str, np.ndarray]
+
+
+class DataError(MlplabError):
+    """The data cannot be used as given (ragged rows, NaN, a missing column, ...)."""
+
+
+def is_numeric(column: np.ndarray) -> bool:
+    return column.dtype.kind in "biuf"
+
+
+def check_finite(table: Table, where: str) -> None:
+    for name, column in table.items():
+        if is_numeric(column) and not np.all(np.isfinite(column)):
+            row = int(np.flatnonzero(~np.isfinite(column))[0])
+            raise DataError(f"{where}: column '{name}' has a NaN or infinite value (row {row + 1}); "
+                            "remove or fill it first")
+
+
+def as_table(values: Any, feature_names: list[str]) -> Table:
+    """Accept what users pass to ``predict``: a DataFrame, a dict of columns, or rows (array or lists)
+    in training column order. Returns the feature columns by name."""
+    if hasattr(values, "columns") and hasattr(values, "to_numpy"):  # pandas without importing it
+        missing = [name for name in feature_names if name not in values.columns]
+        if missing:
+            raise DataError(f"the input lacks the feature column(s) {', '.join(missing)} seen in training")
+        values = {name: values[name].to_numpy() for name in feature_names}
+    if isinstance(values, dict):
+        missing = [name for name in feature_names if name not in values]
+        if missing:
+            raise DataError(f"the input lacks the feature column(s) {', '.join(missing)} seen in training")
+        table = {name: np.asarray(values[name]) for name in feature_names}
+    else:
+        rows = np.asarray(values, dtype=object if _has_text(values) else np.float64)
+        if rows.ndim == 1:
+            rows = rows.reshape(1, -1)
+        if rows.ndim != 2 or rows.shape[1] != len(feature_names):
+            got = rows.shape[-1] if rows.ndim else 0
+            raise DataError(f"expected {len(feature_names)} feature(s) per row "
+                            f"({', '.join(feature_names)}), got {got}")
+        table = {name: rows[:, i] for i, name in enumerate(feature_names)}
+    return {name: _as_column(column) for name, column in table.items()}
+
+
+def _has_text(values: Any) -> bool:
+    try:
+        return np.asarray(values).dtype.kind in "OUS"
+    except ValueError:  # ragged nested lists
+        raise DataError("rows have different lengths; every row needs the same features") from None
+
+
+def _as_column(column: np.ndarray) -> np.ndarray:
+    if is_numeric(column):
+        return column.astype(np.float64)
+    try:
+        return column.astype(np.float64)
+    except (TypeError, ValueError):
+        return column.astype(str).astype(object)
+
+
+@dataclass
+class Preprocessor:
+    """Encodes raw feature columns: numeric as they are, categorical one-hot, then optional scaling.
+
+    ``features`` is a list of ``{"name", "kind", "categories"?}``; ``offset``/``divisor`` act on the
+    encoded columns (x - offset) / divisor, identity for one-hot columns and for ``scale="none"``.
+    """
+
+    features: list[dict[str, Any]]
+    scale: str = "none"
+    offset: list[float] = field(default_factory=list)
+    divisor: list[float] = field(default_factory=list)
+    unknown_categories: str = "error"
+
+    @property
+    def feature_names(self) -> list[str]:
+        return [feature["name"] for feature in self.features]
+
+    @property
+    def n_inputs(self) -> int:
+        return sum(len(f["categories"]) if f["kind"] == "categorical" else 1 for f in self.features)
+
+    @classmethod
+    def fit(cls, table: Table, scale: str = "none", unknown_categories: str = "error") -> Preprocessor:
+        features: list[dict[str, Any]] = []
+        for name, column in table.items():
+            if is_numeric(column):
+                features.append({"name": name, "kind": "numeric"})
+            else:
+                features.append({"name": name, "kind": "categorical",
+                                 "categories": sorted(set(column.tolist()))})
+        processor = cls(features, "none", unknown_categories=unknown_categories)
+        encoded = processor.transform(table)
+        numeric = np.array(processor._numeric_mask())
+        offset = np.zeros(encoded.shape[1])
+        divisor = np.ones(encoded.shape[1])
+        if scale == "standard":
+            offset[numeric] = encoded[:, numeric].mean(axis=0)
+            divisor[numeric] = encoded[:, numeric].std(axis=0)
+        elif scale == "minmax":
+            offset[numeric] = encoded[:, numeric].min(axis=0)
+            divisor[numeric] = encoded[:, numeric].max(axis=0) - offset[numeric]
+        divisor[divisor == 0] = 1.0  # a constant column stays constant instead of dividing by zero
+        processor.scale, processor.offset, processor.divisor = scale, offset.tolist(), divisor.tolist()
+        return processor
+
+    def _numeric_mask(self) -> list[bool]:
+        mask: list[bool] = []
+        for feature in self.features:
+            mask += [False] * len(feature["categories"]) if feature["kind"] == "categorical" else [True]
+        return mask
+
+    def transform(self, table: Table) -> np.ndarray:
+        """Encode a table with the training columns into a float32 matrix."""
+        parts = []
+        for feature in self.features:
+            column = table[feature["name"]]
+            if feature["kind"] == "numeric":
+                if not is_numeric(column):
+                    raise DataError(f"column '{feature['name']}' was numeric in training but holds text now")
+                parts.append(column.astype(np.float64)[:, None])
+            else:
+                parts.append(self._one_hot(feature, column))
+        check_finite({f["name"]: table[f["name"]] for f in self.features if f["kind"] == "numeric"}, "input")
+        encoded = np.concatenate(parts, axis=1) if parts else np.zeros((0, 0))
+        if self.scale != "none":
+            encoded = (encoded - np.asarray(self.offset)) / np.asarray(self.divisor)
+        return encoded.astype(np.float32)
+
+    def _one_hot(self, feature: dict[str, Any], column: np.ndarray) -> np.ndarray:
+        categories = feature["categories"]
+        index = {category: i for i, category in enumerate(categories)}
+        values = [str(v) if not isinstance(v, str) else v for v in column.tolist()]
+        unseen = sorted({v for v in values if v not in index})
+        if unseen and self.unknown_categories == "error":
+            raise DataError(f"column '{feature['name']}' has categories unseen in training: "
+                            f"{', '.join(map(repr, unseen[:5]))}; known: {', '.join(map(repr, categories[:10]))} "
+                            "(train with unknown_categories='ignore' to encode them as all zeros)")
+        encoded = np.zeros((len(values), len(categories)))
+        for row, value in enumerate(values):
+            if value in index:
+                encoded[row, index[value]] = 1.0
+        return encoded
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"features": self.features, "scale": self.scale, "offset": self.offset,
+                "divisor": self.divisor, "unknown_categories": self.unknown_categories}
+
+    @classmethod
+    def from_dict(cls, values: dict[str, Any]) -> Preprocessor:
+        return cls(**values)
+
+
+def infer_task(target: np.ndarray, requested: str = "auto") -> str:
+    """Strings, booleans and integers mean classification; floats mean regression (``requested`` wins)."""
+    if requested == "regression":
+        if not is_numeric(target):
+            raise DataError("the target holds text, which cannot be regressed; use task binary/multiclass "
+                            "or a numeric target")
+        return "regression"
+    if requested == "auto" and target.dtype.kind == "f":
+        return "regression"
+    n_classes = len(np.unique(target))
+    if n_classes < 2:
+        raise DataError(f"the target has a single class ({target[0]!r}); classification needs at least two")
+    if requested == "binary" and n_classes != 2:
+        raise DataError(f"task binary needs exactly 2 classes, the target has {n_classes}; use multiclass")
+    return "binary" if n_classes == 2 and requested != "multiclass" else "multiclass"
+
+
+@dataclass
+class TargetEncoder:
+    """Class labels (ints or strings, kept as they were) <-> indices 0..k-1; identity for regression."""
+
+    task: str
+    classes: list[Any] | None = None
+
+    @classmethod
+    def fit(cls, target: np.ndarray, task: str) -> TargetEncoder:
+        if task == "regression":
+            return cls(task)
+        labels = np.unique(target).tolist()
+        if all(isinstance(label, float) and label.is_integer() for label in labels):
+            labels = [int(label) for label in labels]  # 0.0/1.0 read from a file are the labels 0 and 1
+        return cls(task, labels)
+
+    def encode(self, target: np.ndarray) -> np.ndarray:
+        if self.task == "regression":
+            return target.astype(np.float32)
+        index = {label: i for i, label in enumerate(self.classes or [])}
+        keys = [int(v) if isinstance(v, float) and v.is_integer() else v for v in target.tolist()]
+        unknown = sorted({str(k) for k in keys if k not in index})
+        if unknown:
+            raise DataError(f"the target has labels unseen in training: {', '.join(unknown[:5])}")
+        codes = np.array([index[k] for k in keys], dtype=np.int64)
+        return codes.astype(np.float32) if self.task == "binary" else codes
+
+    def decode(self, codes: np.ndarray) -> np.ndarray:
+        if self.task == "regression":
+            return codes
+        return np.asarray(self.classes)[codes.astype(np.int64)]

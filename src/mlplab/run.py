@@ -1,0 +1,365 @@
+"""A run: config -> data -> model -> fit -> run folder; and loading a trained model back.
+
+This is the one place the CLI, the scikit-learn estimators and (later) the web server go through, so a
+run made anywhere is saved, listed and reloaded the same way. A run folder holds::
+
+    checkpoint.pt   weights + self-describing meta + training state (for --resume)
+    model.pt        plain state_dict with the tutorial's keys (linear_1.weight, ...)
+    history.json    one dict per epoch
+    config.toml     the resolved config; `mlplab train --config` reads it back
+    run.json        the checkpoint's meta as readable JSON (what `mlplab runs` lists)
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import io
+import json
+import math
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from . import __version__
+from .checkpoint import (
+    CHECKPOINT_NAME,
+    CheckpointError,
+    atomic_write,
+    atomic_write_text,
+    load_checkpoint,
+    save_checkpoint,
+    save_state_dict,
+)
+from .config import Config, MlplabError, to_toml
+from .data import Dataset, file_digest, load_dataset
+from .model import MLP, OUTPUT_FUNCTIONS, output_probabilities
+from .preprocess import DataError, Preprocessor, as_table
+from .train import (
+    Callback,
+    EarlyStopping,
+    Every,
+    TrainingDiverged,
+    TrainingState,
+    build_optimizer,
+    build_scheduler,
+    evaluate_split,
+    fit,
+    resolve_device,
+)
+
+__all__ = ["Run", "TrainedModel", "load", "resume", "train"]
+
+Log = Callable[[str], None]
+
+
+@dataclass
+class TrainedModel:
+    """A trained network with everything needed to use it: preprocessing, task and class labels.
+
+    Examples
+    --------
+    >>> import mlplab
+    >>> run = mlplab.train(mlplab.Config.from_dict({"training": {"epochs": 300}}), save=False)
+    >>> run.model.predict([[-1.0, 1.0], [1.0, 1.0]]).tolist()
+    [1, 0]
+    >>> run.model.predict_proba([[-1.0, 1.0]]).shape  # one column per class, as in scikit-learn
+    (1, 2)
+    """
+
+    module: MLP
+    task: str
+    classes: list[Any] | None
+    preprocessor: Preprocessor
+    meta: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def feature_names(self) -> list[str]:
+        return self.preprocessor.feature_names
+
+    def _outputs(self, x: Any) -> np.ndarray:
+        matrix = self.preprocessor.transform(as_table(x, self.feature_names))
+        device = next(self.module.parameters()).device
+        self.module.eval()
+        rows = []
+        with torch.inference_mode():
+            # Chunks keep peak memory flat for large inputs and are faster than one huge matmul.
+            for start in range(0, len(matrix), 8192):
+                chunk = torch.from_numpy(matrix[start:start + 8192]).to(device)
+                rows.append(output_probabilities(self.module(chunk), self.task).cpu().numpy())
+        return np.concatenate(rows) if rows else np.zeros((0,))
+
+    def predict_proba(self, x: Any) -> np.ndarray:
+        """Class probabilities, shape (n, n_classes), columns in the order of ``classes``."""
+        if self.task == "regression":
+            raise MlplabError("a regression model has no class probabilities; use predict")
+        outputs = self._outputs(x)
+        return np.stack([1.0 - outputs, outputs], axis=1) if self.task == "binary" else outputs
+
+    def predict(self, x: Any) -> np.ndarray:
+        """Class labels as they were in the training data, or values for regression."""
+        if self.task == "regression":
+            return self._outputs(x)
+        return np.asarray(self.classes)[self.predict_proba(x).argmax(axis=1)]
+
+    def save(self, path: str | Path) -> None:
+        save_checkpoint(path, self.module.state_dict(), self.meta)
+
+
+@dataclass
+class Run:
+    """What :func:`train` returns: the model, its per-epoch history, final metrics and run folder."""
+
+    model: TrainedModel
+    history: list[dict[str, Any]]
+    metrics: dict[str, dict[str, float]]
+    config: Config
+    path: Path | None
+    initial_test_loss: float
+    stop_reason: str | None = None
+
+
+def train(config: Config | None = None, *, out: str | Path | None = None, save: bool = True,
+          force: bool = False, log: Log | None = None, callbacks: list[Callback] = ()) -> Run:
+    """Train a network as ``config`` says and (unless ``save=False``) write a run folder.
+
+    ``out`` is the run folder (default ``runs/<data set>-<time>``); an existing run there is an error
+    unless ``force``. ``log`` receives the lines a user should see; ``callbacks`` run after mlplab's own.
+    With the default config this is the tutorial, start to finish.
+    """
+    config = (config or Config()).validate()
+    device = resolve_device(config.training.device)
+    dataset = load_dataset(config)
+    run_dir = _run_folder(out, config, force) if save else None
+    torch.manual_seed(config.seed)  # before the layers are made: the seed governs the initial weights
+    module = _build_module(config, dataset).to(device)
+    state = _new_state(module, config)
+    return _train_and_save(config, dataset, state, run_dir, device, log, list(callbacks), {})
+
+
+def resume(path: str | Path, *, epochs: int | None = None, log: Log | None = None,
+           callbacks: list[Callback] = ()) -> Run:
+    """Continue the run in folder ``path`` from its last checkpoint, with the optimiser, scheduler and
+    random-number states it saved, so the result equals a run never interrupted. ``epochs`` may raise
+    the total number of epochs."""
+    run_dir = Path(path)
+    checkpoint = load_checkpoint(run_dir)
+    saved = checkpoint.training_state
+    if not saved:
+        raise CheckpointError(f"{run_dir} holds no training state to resume from")
+    config = Config.from_dict(checkpoint.meta["config"])
+    if epochs is not None:
+        config.training.epochs = epochs
+    config.validate()
+    device = resolve_device(config.training.device)
+    dataset = load_dataset(config)
+    expected = checkpoint.meta.get("data", {}).get("sha256")
+    if expected and expected != file_digest(config.data.path):
+        raise DataError(f"{config.data.path} has changed since the run started; resume needs the same data")
+    module = _build_module(config, dataset)
+    module.load_state_dict(checkpoint.weights)
+    module.to(device)
+    state = _new_state(module, config)
+    state.optimizer.load_state_dict(saved["optimizer"])
+    if state.scheduler is not None and saved.get("scheduler"):
+        state.scheduler.load_state_dict(saved["scheduler"])
+    state.generator.set_state(saved["generator"])
+    torch.set_rng_state(saved["torch_rng"])
+    state.epoch, state.history = int(saved["epoch"]), json.loads(saved["history"])
+    state.best_epoch, state.seconds = saved.get("best_epoch"), float(saved.get("seconds", 0.0))
+    if log:
+        log(f"Resuming {run_dir} at epoch {state.epoch} of {config.training.epochs}")
+    return _train_and_save(config, dataset, state, run_dir, device, log, list(callbacks),
+                           saved.get("early_stopping") or {})
+
+
+def load(path: str | Path) -> TrainedModel:
+    """Load a trained model from a run folder or a checkpoint file; needs nothing else.
+
+    Examples
+    --------
+    >>> import mlplab, tempfile
+    >>> folder = tempfile.mkdtemp()
+    >>> run = mlplab.train(mlplab.Config.from_dict({"training": {"epochs": 300}}), out=folder)
+    >>> mlplab.load(folder).predict([[-1, 1]]).tolist()
+    [1]
+    """
+    checkpoint = load_checkpoint(path)
+    meta = checkpoint.meta
+    try:
+        architecture = meta["architecture"]
+        module = MLP(architecture["n_inputs"], architecture["hidden_sizes"], architecture["n_outputs"],
+                     architecture["activation"], architecture.get("dropout", 0.0))
+        module.load_state_dict(checkpoint.weights)
+        preprocessor = Preprocessor.from_dict(meta["preprocessor"])
+    except (KeyError, TypeError, RuntimeError) as error:
+        raise CheckpointError(f"{path}: the checkpoint's description does not fit its weights ({error})") from None
+    module.eval()
+    return TrainedModel(module, meta["task"], meta.get("classes"), preprocessor, meta)
+
+
+# --- the steps ----------------------------------------------------------------------------------------
+
+def _run_folder(out: str | Path | None, config: Config, force: bool) -> Path:
+    if out is None:
+        base = Path("runs") / f"{Path(config.data.path).stem if config.data.path else config.data.dataset}-" \
+                              f"{dt.datetime.now():%Y%m%d-%H%M%S}"
+        run_dir, number = base, 1
+        while run_dir.exists():
+            number += 1
+            run_dir = base.with_name(f"{base.name}-{number}")
+        return run_dir
+    run_dir = Path(out)
+    if run_dir.exists() and not run_dir.is_dir():
+        raise MlplabError(f"--out {run_dir} is a file; give a folder for the run")
+    if (run_dir / CHECKPOINT_NAME).exists() and not force:
+        raise MlplabError(f"{run_dir} already holds a run; choose another --out, or --force to replace it")
+    return run_dir
+
+
+def _build_module(config: Config, dataset: Dataset) -> MLP:
+    n_outputs = len(dataset.classes) if dataset.task == "multiclass" else 1
+    return MLP(dataset.preprocessor.n_inputs, config.model.hidden_sizes, n_outputs, config.model.activation,
+               config.model.dropout, config.model.init)
+
+
+def _new_state(module: MLP, config: Config) -> TrainingState:
+    optimizer = build_optimizer(module, config.training)
+    return TrainingState(module, optimizer, build_scheduler(optimizer, config.training),
+                         torch.Generator().manual_seed(config.seed))
+
+
+def _tensors(x: np.ndarray, y: np.ndarray, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
+    return torch.from_numpy(x).to(device), torch.from_numpy(y).to(device)
+
+
+def _train_and_save(config: Config, dataset: Dataset, state: TrainingState, run_dir: Path | None,
+                    device: torch.device, log: Log | None, extra: list[Callback],
+                    early_stopping_state: dict[str, Any]) -> Run:
+    training = config.training
+    n_classes = len(dataset.classes) if dataset.classes else None
+    x_train, y_train = _tensors(dataset.x_train, dataset.y_train, device)
+    x_test, y_test = _tensors(dataset.x_test, dataset.y_test, device)
+    splits = {"train": (x_train, y_train), "test": (x_test, y_test)}
+    if dataset.x_val is not None:
+        splits["val"] = _tensors(dataset.x_val, dataset.y_val, device)
+    eval_name = "val" if "val" in splits else "test"
+    initial_test_loss = evaluate_split(state.model, x_test, y_test, dataset.task, n_classes)["loss"]
+    if log:
+        log(dataset.describe())
+        log(f"model: {describe_architecture(state.model, dataset.task)}; {describe_training(config)}")
+        if state.epoch == 0:
+            log(f"Before training, test loss is {initial_test_loss:.6f}")
+
+    callbacks: list[Callback] = []
+    stopper = None
+    if training.early_stopping:
+        stopper = EarlyStopping(training.patience)
+        if early_stopping_state:
+            stopper.load_state_dict(early_stopping_state)
+        callbacks.append(stopper)
+    if run_dir is not None:
+        run_dir.mkdir(parents=True, exist_ok=True)  # only now: every input has been checked
+        if training.checkpoint_every:
+            callbacks.append(Every(training.checkpoint_every, lambda s: _save_run(
+                run_dir, config, dataset, s, stopper, None, initial_test_loss, complete=False)))
+    if training.snapshot_every:
+        callbacks.append(Every(training.snapshot_every, _record_snapshot))
+    callbacks += extra
+
+    try:
+        fit(state, x_train, y_train, training, dataset.task, eval_set=(eval_name, *splits[eval_name]),
+            n_classes=n_classes, callbacks=callbacks)
+    except TrainingDiverged:
+        if run_dir is not None:  # keep the last good checkpoint; record how far it got
+            atomic_write_text(run_dir / "history.json", json.dumps(_finite(state.history), indent=1))
+        raise
+    metrics = {name: evaluate_split(state.model, x, y, dataset.task, n_classes) for name, (x, y) in splits.items()}
+    meta = _save_run(run_dir, config, dataset, state, stopper, metrics, initial_test_loss, complete=True)
+    model = TrainedModel(state.model.eval(), dataset.task, dataset.classes, dataset.preprocessor, meta)
+    return Run(model, state.history, metrics, config, run_dir, initial_test_loss, state.stop_reason)
+
+
+def _record_snapshot(state: TrainingState) -> None:
+    weights = {name: tensor.detach().cpu().clone() for name, tensor in state.model.state_dict().items()}
+    state.snapshots.append({"epoch": state.epoch, "weights": weights})
+
+
+def _meta(config: Config, dataset: Dataset, state: TrainingState, metrics: dict[str, Any] | None,
+          initial_test_loss: float, complete: bool) -> dict[str, Any]:
+    model = state.model
+    return {
+        "mlplab_version": __version__,
+        "torch_version": torch.__version__.split("+")[0],
+        "created": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+        "task": dataset.task,
+        "classes": dataset.classes,
+        "architecture": {"n_inputs": model.sizes[0], "hidden_sizes": model.sizes[1:-1],
+                         "n_outputs": model.sizes[-1], "activation": model.activation_name,
+                         "dropout": config.model.dropout, "output": OUTPUT_FUNCTIONS[dataset.task]},
+        "preprocessor": dataset.preprocessor.to_dict(),
+        "data": dataset.source,
+        "config": config.to_dict(),
+        "epoch": state.epoch,
+        "train_seconds": round(state.seconds, 4),
+        "complete": complete,
+        "stop_reason": state.stop_reason,
+        "best_epoch": state.best_epoch,
+        "initial_test_loss": initial_test_loss,
+        "metrics": _finite(metrics or {}),
+    }
+
+
+def _save_run(run_dir: Path | None, config: Config, dataset: Dataset, state: TrainingState,
+              stopper: EarlyStopping | None, metrics: dict[str, Any] | None, initial_test_loss: float,
+              complete: bool) -> dict[str, Any]:
+    meta = _meta(config, dataset, state, metrics, initial_test_loss, complete)
+    if run_dir is None:
+        return meta
+    training_state = {
+        "epoch": state.epoch,
+        "seconds": state.seconds,
+        "history": json.dumps(_finite(state.history)),
+        "optimizer": state.optimizer.state_dict(),
+        "scheduler": state.scheduler.state_dict() if state.scheduler is not None else {},
+        "generator": state.generator.get_state(),
+        "torch_rng": torch.get_rng_state(),
+        "best_epoch": state.best_epoch,
+        "early_stopping": stopper.state_dict() if stopper else {},
+    }
+    save_checkpoint(run_dir / CHECKPOINT_NAME, state.model.state_dict(), meta, training_state)
+    save_state_dict(run_dir / "model.pt", state.model.state_dict())
+    atomic_write_text(run_dir / "history.json", json.dumps(_finite(state.history), indent=1))
+    atomic_write_text(run_dir / "config.toml", to_toml(config))
+    atomic_write_text(run_dir / "run.json", json.dumps(meta, indent=2))
+    if state.snapshots:
+        buffer = io.BytesIO()
+        torch.save(state.snapshots, buffer)
+        atomic_write(run_dir / "snapshots.pt", lambda handle: handle.write(buffer.getvalue()))
+    return meta
+
+
+def _finite(values: Any) -> Any:
+    """JSON has no NaN: write non-finite numbers as null."""
+    if isinstance(values, dict):
+        return {key: _finite(value) for key, value in values.items()}
+    if isinstance(values, list):
+        return [_finite(value) for value in values]
+    if isinstance(values, float) and not math.isfinite(values):
+        return None
+    return values
+
+
+def describe_architecture(model: MLP, task: str) -> str:
+    hidden = " -> ".join(f"{size} ({model.activation_name})" for size in model.sizes[1:-1])
+    return " -> ".join(part for part in (str(model.sizes[0]), hidden,
+                                         f"{model.sizes[-1]} ({OUTPUT_FUNCTIONS[task]})") if part)
+
+
+def describe_training(config: Config) -> str:
+    training = config.training
+    batch = "full batch" if training.batch_size is None else f"batch {training.batch_size}"
+    return f"{training.optimizer} lr {training.learning_rate:g}, {training.epochs} epochs, {batch}"

@@ -1,0 +1,267 @@
+"""fit(): the training loop, readable top to bottom, and the few small callbacks it calls.
+
+One epoch is the tutorial's loop, generalised: zero the gradients, forward, loss, backward, step; in
+mini-batches when ``batch_size`` is set (rows picked by indexing a seeded permutation, no DataLoader).
+After each epoch the history gets one plain dict, and the callbacks, in order, may print, stop early or
+save a checkpoint. The history is JSON-able data that plots, the CLI and ``mlplab runs`` all read.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+import sys
+import time
+from dataclasses import dataclass, field
+from typing import Any, TextIO
+
+import torch
+
+from .config import MlplabError, TrainingConfig
+from .metrics import evaluate
+from .model import loss_function, output_probabilities
+
+__all__ = ["Callback", "EarlyStopping", "Progress", "TrainingDiverged", "TrainingState", "fit"]
+
+
+class TrainingDiverged(MlplabError):
+    """The loss became NaN or infinite."""
+
+
+@dataclass
+class TrainingState:
+    """Everything that changes while training; what a resumable checkpoint saves."""
+
+    model: torch.nn.Module
+    optimizer: torch.optim.Optimizer
+    scheduler: Any
+    generator: torch.Generator
+    epoch: int = 0
+    history: list[dict[str, Any]] = field(default_factory=list)
+    stop_reason: str | None = None
+    best_epoch: int | None = None
+    snapshots: list[dict[str, Any]] = field(default_factory=list)
+    seconds: float = 0.0  # wall time spent in fit, over all sessions of a resumed run
+
+
+class Callback:
+    """Hooks called in list order. Subclasses override what they need."""
+
+    def on_train_begin(self, state: TrainingState) -> None: ...
+
+    def on_epoch_end(self, state: TrainingState) -> None: ...
+
+    def on_train_end(self, state: TrainingState) -> None: ...
+
+
+def resolve_device(name: str) -> torch.device:
+    if name == "auto":
+        if torch.cuda.is_available():
+            return torch.device("cuda")
+        mps = getattr(torch.backends, "mps", None)
+        return torch.device("mps" if mps is not None and mps.is_available() else "cpu")
+    if name == "cuda" and not torch.cuda.is_available():
+        raise MlplabError("device cuda was asked for but PyTorch sees no CUDA GPU; use --device cpu or auto")
+    if name == "mps" and not (getattr(torch.backends, "mps", None) and torch.backends.mps.is_available()):
+        raise MlplabError("device mps was asked for but is not available here; use --device cpu or auto")
+    return torch.device(name)
+
+
+def build_optimizer(model: torch.nn.Module, config: TrainingConfig) -> torch.optim.Optimizer:
+    params, lr, decay = model.parameters(), config.learning_rate, config.weight_decay
+    if config.optimizer == "sgd":
+        return torch.optim.SGD(params, lr=lr, momentum=config.momentum, nesterov=config.nesterov,
+                               weight_decay=decay)
+    if config.optimizer == "adam":
+        return torch.optim.Adam(params, lr=lr, weight_decay=decay)
+    if config.optimizer == "adamw":
+        return torch.optim.AdamW(params, lr=lr, weight_decay=decay)
+    return torch.optim.RMSprop(params, lr=lr, momentum=config.momentum, weight_decay=decay)
+
+
+def build_scheduler(optimizer: torch.optim.Optimizer, config: TrainingConfig) -> Any:
+    if config.schedule == "step":
+        return torch.optim.lr_scheduler.StepLR(optimizer, config.step_size, config.gamma)
+    if config.schedule == "cosine":
+        return torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=config.epochs)
+    if config.schedule == "plateau":
+        return torch.optim.lr_scheduler.ReduceLROnPlateau(optimizer, factor=config.gamma,
+                                                          patience=max(config.patience // 2, 1))
+    return None
+
+
+@torch.inference_mode()
+def evaluate_split(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, task: str,
+                   n_classes: int | None) -> dict[str, float]:
+    """Loss and the task's metrics on one split, in eval mode (no dropout)."""
+    was_training = model.training
+    model.eval()
+    logits = model(x)
+    model.train(was_training)
+    results = {"loss": float(loss_function(task)(logits, y))}
+    outputs = output_probabilities(logits, task).cpu().numpy()
+    results.update(evaluate(task, y.cpu().numpy(), outputs, n_classes))
+    return results
+
+
+def fit(state: TrainingState, x_train: torch.Tensor, y_train: torch.Tensor, config: TrainingConfig,
+        task: str, *, eval_set: tuple[str, torch.Tensor, torch.Tensor] | None = None,
+        n_classes: int | None = None, callbacks: list[Callback] = ()) -> TrainingState:
+    """Train ``state.model`` from ``state.epoch`` up to ``config.epochs``; returns the state.
+
+    ``eval_set`` is ``(name, x, y)``: its loss and metrics are recorded after every epoch as
+    ``{name}_loss``, ``{name}_accuracy``, ... (``val`` for a validation split).
+    """
+    model, optimizer = state.model, state.optimizer
+    loss_fn = loss_function(task)
+    n_rows = len(x_train)
+    for callback in callbacks:
+        callback.on_train_begin(state)
+    started = time.perf_counter()
+    while state.epoch < config.epochs and state.stop_reason is None:
+        model.train()
+        # Full batch (the tutorial) needs no indexing; mini-batches index a seeded permutation.
+        if config.batch_size is None or config.batch_size >= n_rows:
+            batches = [None]
+        else:
+            batches = torch.randperm(n_rows, generator=state.generator).split(int(config.batch_size))
+        loss_sum = torch.zeros((), device=x_train.device)
+        correct = torch.zeros((), device=x_train.device)
+        for rows in batches:
+            x, y = (x_train, y_train) if rows is None else (x_train[rows], y_train[rows])
+            optimizer.zero_grad(set_to_none=True)
+            logits = model(x)
+            loss = loss_fn(logits, y)
+            objective = loss + config.l1 * l1_norm(model) if config.l1 > 0 else loss
+            objective.backward()
+            if config.clip_grad is not None:
+                torch.nn.utils.clip_grad_norm_(model.parameters(), config.clip_grad)
+            optimizer.step()
+            loss_sum += loss.detach() * len(y)
+            if task != "regression":
+                correct += count_correct(logits.detach(), y, task)
+        state.epoch += 1
+        record: dict[str, Any] = {"epoch": state.epoch, "train_loss": float(loss_sum) / n_rows}
+        if not math.isfinite(record["train_loss"]):
+            state.history.append(record)
+            raise TrainingDiverged(
+                f"training diverged at epoch {state.epoch} (train loss {record['train_loss']}): the learning "
+                f"rate {config.learning_rate:g} is probably too high; try {config.learning_rate / 10:g}")
+        if task != "regression":
+            record["train_accuracy"] = float(correct) / n_rows
+        if eval_set is not None:
+            name, x_eval, y_eval = eval_set
+            record.update({f"{name}_{key}": value
+                           for key, value in evaluate_split(model, x_eval, y_eval, task, n_classes).items()})
+        record["lr"] = optimizer.param_groups[0]["lr"]
+        state.history.append(record)
+        if state.scheduler is not None:
+            if isinstance(state.scheduler, torch.optim.lr_scheduler.ReduceLROnPlateau):
+                state.scheduler.step(record.get("val_loss", record["train_loss"]))
+            else:
+                state.scheduler.step()
+        state.seconds += time.perf_counter() - started
+        started = time.perf_counter()
+        for callback in callbacks:
+            callback.on_epoch_end(state)
+    for callback in callbacks:
+        callback.on_train_end(state)
+    return state
+
+
+def l1_norm(model: torch.nn.Module) -> torch.Tensor:
+    """Sum of absolute weights (biases are not penalised, as in scikit-learn's alpha)."""
+    return sum(layer.weight.abs().sum() for layer in model.linears)
+
+
+def count_correct(logits: torch.Tensor, y: torch.Tensor, task: str) -> torch.Tensor:
+    if task == "binary":
+        return ((logits.squeeze(-1) >= 0) == (y >= 0.5)).sum()
+    return (logits.argmax(dim=-1) == y).sum()
+
+
+# --- callbacks ----------------------------------------------------------------------------------------
+
+class EarlyStopping(Callback):
+    """Stop when ``val_loss`` has not improved by ``min_delta`` for ``patience`` epochs; then put back the
+    best weights. Its own state (best loss, wait, best weights) is saved in resumable checkpoints."""
+
+    def __init__(self, patience: int, min_delta: float = 0.0):
+        self.patience, self.min_delta = patience, min_delta
+        self.best_loss, self.wait, self.best_weights = math.inf, 0, None
+
+    def on_epoch_end(self, state: TrainingState) -> None:
+        loss = state.history[-1]["val_loss"]
+        if loss < self.best_loss - self.min_delta:
+            self.best_loss, self.wait = loss, 0
+            state.best_epoch = state.epoch
+            self.best_weights = copy.deepcopy(state.model.state_dict())
+        else:
+            self.wait += 1
+            if self.wait >= self.patience:
+                state.stop_reason = (f"early stopping: val_loss did not improve for {self.patience} epochs; "
+                                     f"restored the best weights, from epoch {state.best_epoch}")
+
+    def on_train_end(self, state: TrainingState) -> None:
+        if self.best_weights is not None:
+            state.model.load_state_dict(self.best_weights)
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"best_loss": self.best_loss, "wait": self.wait, "best_weights": self.best_weights}
+
+    def load_state_dict(self, values: dict[str, Any]) -> None:
+        self.best_loss, self.wait, self.best_weights = values["best_loss"], values["wait"], values["best_weights"]
+
+
+class Every(Callback):
+    """Call ``action(state)`` every ``every`` epochs (periodic checkpoints, weight snapshots)."""
+
+    def __init__(self, every: int, action):
+        self.every, self.action = every, action
+
+    def on_epoch_end(self, state: TrainingState) -> None:
+        if self.every and state.epoch % self.every == 0:
+            self.action(state)
+
+
+class Progress(Callback):
+    """Print the loss at epoch 1 and every ``log_every`` epochs. On a terminal a live bar is redrawn in
+    place (at most ~10 times a second) with the printed lines scrolling above it."""
+
+    def __init__(self, total_epochs: int, log_every: int, stream: TextIO | None = None, live: bool | None = None):
+        self.total, self.log_every = total_epochs, log_every
+        self.stream = stream or sys.stdout
+        self.live = self.stream.isatty() if live is None else live
+        self.last_draw = 0.0
+
+    def on_epoch_end(self, state: TrainingState) -> None:
+        record = state.history[-1]
+        epoch = record["epoch"]
+        if epoch == 1 or epoch % self.log_every == 0 or epoch == self.total:
+            self._clear()
+            self.stream.write(format_record(record, self.total) + "\n")
+        if self.live and (time.monotonic() - self.last_draw > 0.1 or epoch == self.total):
+            self.last_draw = time.monotonic()
+            done = int(30 * epoch / self.total)
+            self.stream.write(f"\r[{'#' * done}{'.' * (30 - done)}] epoch {epoch}/{self.total} "
+                              f"loss {record['train_loss']:.4f}")
+        self.stream.flush()
+
+    def on_train_end(self, state: TrainingState) -> None:
+        self._clear()
+        if state.stop_reason:
+            self.stream.write(state.stop_reason + "\n")
+
+    def _clear(self) -> None:
+        if self.live:
+            self.stream.write("\r\033[K")
+
+
+def format_record(record: dict[str, Any], total: int) -> str:
+    width = len(str(total))
+    parts = [f"epoch {record['epoch']:>{width}}/{total}", f"train loss {record['train_loss']:.6f}"]
+    for key in ("val_loss", "test_loss", "val_accuracy", "test_accuracy", "val_r2", "test_r2"):
+        if key in record:
+            parts.append(f"{key.replace('_', ' ')} {record[key]:.4f}")
+    return "  ".join(parts)
+

@@ -154,7 +154,7 @@ def test_live_progress_bar_on_a_terminal():
     import io
 
     import mlplab
-    from mlplab.train import Progress
+    from mlplab.training import Progress
 
     class Terminal(io.StringIO):
         def isatty(self):

@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from .cli import config_from_args, write_rows
+from .cli import TRAIN_FLAGS, config_from_args, write_rows
 from .config import MlplabError
 
 TUTORIAL_POINT = [-1.0, 1.0]  # the tutorial asks for P(label 1) at this point after reloading
@@ -17,20 +17,18 @@ TUTORIAL_POINT = [-1.0, 1.0]  # the tutorial asks for P(label 1) at this point a
 def train(args: argparse.Namespace) -> None:
     from .run import load, resume
     from .run import train as train_run
-    from .train import Progress
 
-    quiet = args.quiet
-    log = None if quiet else print
+    verbose = not args.quiet
     if args.resume:
-        epochs = getattr(args, "training.epochs")
-        probe = _peek_epochs(args.resume, epochs)
-        progress = [] if quiet else [Progress(probe, _log_every(args))]
-        run = resume(args.resume, epochs=epochs, log=log, callbacks=progress)
+        given = [flag for flag, key, _, _ in TRAIN_FLAGS if getattr(args, key) is not None and flag != "--epochs"]
+        given += [flag for flag in ("--config", "--out") if getattr(args, flag[2:])]
+        if given:
+            raise MlplabError(f"--resume continues a run with its own config; only --epochs may change "
+                              f"(drop {', '.join(given)})")
+        run = resume(args.resume, epochs=getattr(args, "training.epochs"), verbose=verbose)
     else:
-        config = config_from_args(args)
-        progress = [] if quiet else [Progress(config.training.epochs, config.training.log_every)]
-        run = train_run(config, out=args.out, force=args.force, log=log, callbacks=progress)
-    if quiet:
+        run = train_run(config_from_args(args), out=args.out, force=args.force, verbose=verbose)
+    if not verbose:
         print(run.path)
         return
     print(summarise_metrics(run.metrics))
@@ -40,16 +38,6 @@ def train(args: argparse.Namespace) -> None:
         reloaded = load(run.path)
         probability = reloaded.predict_proba([TUTORIAL_POINT])[0, 1]
         print(f"The probability that [-1, 1] has label 1 is {probability:.6f} (from the reloaded checkpoint)")
-
-
-def _peek_epochs(run: str, epochs: int | None) -> int:
-    from .checkpoint import load_checkpoint
-
-    return epochs or load_checkpoint(run).meta["config"]["training"]["epochs"]
-
-
-def _log_every(args: argparse.Namespace) -> int:
-    return getattr(args, "training.log_every") or 100
 
 
 def summarise_metrics(metrics: dict[str, dict[str, float]]) -> str:
@@ -199,9 +187,10 @@ def _fmt(value: Any) -> str:
 
 def show(args: argparse.Namespace) -> None:
     path = Path(args.run)
-    meta_path = path / "run.json" if path.is_dir() else path.with_name("run.json")
-    if not meta_path.is_file():
+    folder = path if path.is_dir() else path.parent if path.is_file() else None
+    if folder is None or not (folder / "run.json").is_file():
         raise MlplabError(f"{path} is not a run folder (no run.json)")
+    meta_path = folder / "run.json"
     meta = json.loads(meta_path.read_text())
     print(f"run: {path}")
     print(f"data: {meta['data']['name']}  task: {meta['task']}  classes: {meta.get('classes')}")
@@ -213,7 +202,7 @@ def show(args: argparse.Namespace) -> None:
     for split, values in (meta.get("metrics") or {}).items():
         print(f"{split}: " + "  ".join(f"{k} {_fmt(v)}" for k, v in values.items()))
     print("config:")
-    sys.stdout.write((path / "config.toml" if path.is_dir() else path.with_name("config.toml")).read_text())
+    sys.stdout.write((folder / "config.toml").read_text())
 
 
 def evaluate(args: argparse.Namespace) -> None:

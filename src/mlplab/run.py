@@ -16,7 +16,6 @@ import datetime as dt
 import io
 import json
 import math
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -36,12 +35,14 @@ from .checkpoint import (
 )
 from .config import Config, MlplabError, to_toml
 from .data import Dataset, file_digest, load_dataset
+from .metrics import confusion_matrix, predicted_indices
 from .model import MLP, OUTPUT_FUNCTIONS, output_probabilities
 from .preprocess import DataError, Preprocessor, as_table
-from .train import (
+from .training import (
     Callback,
     EarlyStopping,
     Every,
+    Progress,
     TrainingDiverged,
     TrainingState,
     build_optimizer,
@@ -52,9 +53,6 @@ from .train import (
 )
 
 __all__ = ["Run", "TrainedModel", "load", "resume", "train"]
-
-Log = Callable[[str], None]
-
 
 @dataclass
 class TrainedModel:
@@ -123,11 +121,12 @@ class Run:
 
 
 def train(config: Config | None = None, *, out: str | Path | None = None, save: bool = True,
-          force: bool = False, log: Log | None = None, callbacks: list[Callback] = ()) -> Run:
+          force: bool = False, verbose: bool = False, callbacks: list[Callback] = ()) -> Run:
     """Train a network as ``config`` says and (unless ``save=False``) write a run folder.
 
     ``out`` is the run folder (default ``runs/<data set>-<time>``); an existing run there is an error
-    unless ``force``. ``log`` receives the lines a user should see; ``callbacks`` run after mlplab's own.
+    unless ``force``. ``verbose`` prints what the CLI shows (the loss every ``log_every`` epochs, a live
+    bar on a terminal); ``callbacks`` run after mlplab's own.
     With the default config this is the tutorial, start to finish.
     """
     config = (config or Config()).validate()
@@ -137,10 +136,10 @@ def train(config: Config | None = None, *, out: str | Path | None = None, save: 
     torch.manual_seed(config.seed)  # before the layers are made: the seed governs the initial weights
     module = _build_module(config, dataset).to(device)
     state = _new_state(module, config)
-    return _train_and_save(config, dataset, state, run_dir, device, log, list(callbacks), {})
+    return _train_and_save(config, dataset, state, run_dir, device, verbose, list(callbacks), {})
 
 
-def resume(path: str | Path, *, epochs: int | None = None, log: Log | None = None,
+def resume(path: str | Path, *, epochs: int | None = None, verbose: bool = False,
            callbacks: list[Callback] = ()) -> Run:
     """Continue the run in folder ``path`` from its last checkpoint, with the optimiser, scheduler and
     random-number states it saved, so the result equals a run never interrupted. ``epochs`` may raise
@@ -170,10 +169,10 @@ def resume(path: str | Path, *, epochs: int | None = None, log: Log | None = Non
     torch.set_rng_state(saved["torch_rng"])
     state.epoch, state.history = int(saved["epoch"]), json.loads(saved["history"])
     state.best_epoch, state.seconds = saved.get("best_epoch"), float(saved.get("seconds", 0.0))
-    if log:
-        log(f"Resuming {run_dir} at epoch {state.epoch} of {config.training.epochs}")
-    return _train_and_save(config, dataset, state, run_dir, device, log, list(callbacks),
-                           saved.get("early_stopping") or {})
+    if verbose:
+        print(f"Resuming {run_dir} at epoch {state.epoch} of {config.training.epochs}")
+    return _train_and_save(config, dataset, state, run_dir, device, verbose, list(callbacks),
+                           saved.get("early_stopping") or {}, checkpoint.meta.get("initial_test_loss"))
 
 
 def load(path: str | Path) -> TrainedModel:
@@ -237,8 +236,8 @@ def _tensors(x: np.ndarray, y: np.ndarray, device: torch.device) -> tuple[torch.
 
 
 def _train_and_save(config: Config, dataset: Dataset, state: TrainingState, run_dir: Path | None,
-                    device: torch.device, log: Log | None, extra: list[Callback],
-                    early_stopping_state: dict[str, Any]) -> Run:
+                    device: torch.device, verbose: bool, extra: list[Callback],
+                    early_stopping_state: dict[str, Any], initial_test_loss: float | None = None) -> Run:
     training = config.training
     n_classes = len(dataset.classes) if dataset.classes else None
     x_train, y_train = _tensors(dataset.x_train, dataset.y_train, device)
@@ -247,25 +246,24 @@ def _train_and_save(config: Config, dataset: Dataset, state: TrainingState, run_
     if dataset.x_val is not None:
         splits["val"] = _tensors(dataset.x_val, dataset.y_val, device)
     eval_name = "val" if "val" in splits else "test"
-    initial_test_loss = evaluate_split(state.model, x_test, y_test, dataset.task, n_classes)["loss"]
-    if log:
-        log(dataset.describe())
-        log(f"model: {describe_architecture(state.model, dataset.task)}; {describe_training(config)}")
+    if initial_test_loss is None:
+        initial_test_loss = evaluate_split(state.model, x_test, y_test, dataset.task, n_classes)["loss"]
+    if verbose:
+        print(dataset.describe())
+        print(f"model: {describe_architecture(state.model, dataset.task)}; {describe_training(config)}")
         if state.epoch == 0:
-            log(f"Before training, test loss is {initial_test_loss:.6f}")
+            print(f"Before training, test loss is {initial_test_loss:.6f}")
 
-    callbacks: list[Callback] = []
-    stopper = None
-    if training.early_stopping:
-        stopper = EarlyStopping(training.patience)
-        if early_stopping_state:
-            stopper.load_state_dict(early_stopping_state)
-        callbacks.append(stopper)
+    stopper = EarlyStopping(training.patience) if training.early_stopping else None
+    if stopper and early_stopping_state:
+        stopper.load_state_dict(early_stopping_state)
+    writer = RunWriter(run_dir, config, dataset, stopper, initial_test_loss)
+    callbacks: list[Callback] = [Progress(training.epochs, training.log_every)] if verbose else []
+    callbacks += [stopper] if stopper else []
     if run_dir is not None:
         run_dir.mkdir(parents=True, exist_ok=True)  # only now: every input has been checked
         if training.checkpoint_every:
-            callbacks.append(Every(training.checkpoint_every, lambda s: _save_run(
-                run_dir, config, dataset, s, stopper, None, initial_test_loss, complete=False)))
+            callbacks.append(Every(training.checkpoint_every, writer.save))
     if training.snapshot_every:
         callbacks.append(Every(training.snapshot_every, _record_snapshot))
     callbacks += extra
@@ -277,8 +275,9 @@ def _train_and_save(config: Config, dataset: Dataset, state: TrainingState, run_
         if run_dir is not None:  # keep the last good checkpoint; record how far it got
             atomic_write_text(run_dir / "history.json", json.dumps(_finite(state.history), indent=1))
         raise
-    metrics = {name: evaluate_split(state.model, x, y, dataset.task, n_classes) for name, (x, y) in splits.items()}
-    meta = _save_run(run_dir, config, dataset, state, stopper, metrics, initial_test_loss, complete=True)
+    metrics = {name: evaluate_split(state.model, x, y, dataset.task, n_classes)
+               for name, (x, y) in splits.items()}
+    meta = writer.save(state, metrics)
     model = TrainedModel(state.model.eval(), dataset.task, dataset.classes, dataset.preprocessor, meta)
     return Run(model, state.history, metrics, config, run_dir, initial_test_loss, state.stop_reason)
 
@@ -288,58 +287,77 @@ def _record_snapshot(state: TrainingState) -> None:
     state.snapshots.append({"epoch": state.epoch, "weights": weights})
 
 
-def _meta(config: Config, dataset: Dataset, state: TrainingState, metrics: dict[str, Any] | None,
-          initial_test_loss: float, complete: bool) -> dict[str, Any]:
-    model = state.model
-    return {
-        "mlplab_version": __version__,
-        "torch_version": torch.__version__.split("+")[0],
-        "created": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
-        "task": dataset.task,
-        "classes": dataset.classes,
-        "architecture": {"n_inputs": model.sizes[0], "hidden_sizes": model.sizes[1:-1],
-                         "n_outputs": model.sizes[-1], "activation": model.activation_name,
-                         "dropout": config.model.dropout, "output": OUTPUT_FUNCTIONS[dataset.task]},
-        "preprocessor": dataset.preprocessor.to_dict(),
-        "data": dataset.source,
-        "config": config.to_dict(),
-        "epoch": state.epoch,
-        "train_seconds": round(state.seconds, 4),
-        "complete": complete,
-        "stop_reason": state.stop_reason,
-        "best_epoch": state.best_epoch,
-        "initial_test_loss": initial_test_loss,
-        "metrics": _finite(metrics or {}),
-    }
+@dataclass
+class RunWriter:
+    """Writes the run folder: mid-way (resumable checkpoints) and at the end (with final metrics)."""
 
+    run_dir: Path | None
+    config: Config
+    dataset: Dataset
+    stopper: EarlyStopping | None
+    initial_test_loss: float
 
-def _save_run(run_dir: Path | None, config: Config, dataset: Dataset, state: TrainingState,
-              stopper: EarlyStopping | None, metrics: dict[str, Any] | None, initial_test_loss: float,
-              complete: bool) -> dict[str, Any]:
-    meta = _meta(config, dataset, state, metrics, initial_test_loss, complete)
-    if run_dir is None:
+    def meta(self, state: TrainingState, metrics: dict[str, Any] | None) -> dict[str, Any]:
+        model, dataset = state.model, self.dataset
+        return {
+            "mlplab_version": __version__,
+            "torch_version": torch.__version__.split("+")[0],
+            "created": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+            "task": dataset.task,
+            "classes": dataset.classes,
+            "architecture": {"n_inputs": model.sizes[0], "hidden_sizes": model.sizes[1:-1],
+                             "n_outputs": model.sizes[-1], "activation": model.activation_name,
+                             "dropout": self.config.model.dropout, "output": OUTPUT_FUNCTIONS[dataset.task]},
+            "preprocessor": dataset.preprocessor.to_dict(),
+            "data": dataset.source,
+            "config": self.config.to_dict(),
+            "epoch": state.epoch,
+            "train_seconds": round(state.seconds, 4),
+            "complete": metrics is not None,
+            "stop_reason": state.stop_reason,
+            "best_epoch": state.best_epoch,
+            "initial_test_loss": self.initial_test_loss,
+            "metrics": _finite(metrics or {}),
+            "confusion_matrix": self._confusion(state.model) if metrics is not None else None,
+        }
+
+    def _confusion(self, model: MLP) -> list[list[int]] | None:
+        if self.dataset.task == "regression":
+            return None
+        with torch.inference_mode():
+            device = next(model.parameters()).device
+            logits = model.eval()(torch.from_numpy(self.dataset.x_test).to(device))
+        probabilities = output_probabilities(logits, self.dataset.task).cpu().numpy()
+        return confusion_matrix(self.dataset.y_test, predicted_indices(probabilities),
+                                len(self.dataset.classes)).tolist()
+
+    def save(self, state: TrainingState, metrics: dict[str, Any] | None = None) -> dict[str, Any]:
+        """Write every file of the run folder (each atomically); returns the meta."""
+        meta = self.meta(state, metrics)
+        run_dir = self.run_dir
+        if run_dir is None:
+            return meta
+        training_state = {
+            "epoch": state.epoch,
+            "seconds": state.seconds,
+            "history": json.dumps(_finite(state.history)),
+            "optimizer": state.optimizer.state_dict(),
+            "scheduler": state.scheduler.state_dict() if state.scheduler is not None else {},
+            "generator": state.generator.get_state(),
+            "torch_rng": torch.get_rng_state(),
+            "best_epoch": state.best_epoch,
+            "early_stopping": self.stopper.state_dict() if self.stopper else {},
+        }
+        save_checkpoint(run_dir / CHECKPOINT_NAME, state.model.state_dict(), meta, training_state)
+        save_state_dict(run_dir / "model.pt", state.model.state_dict())
+        atomic_write_text(run_dir / "history.json", json.dumps(_finite(state.history), indent=1))
+        atomic_write_text(run_dir / "config.toml", to_toml(self.config))
+        atomic_write_text(run_dir / "run.json", json.dumps(meta, indent=2))
+        if state.snapshots:
+            buffer = io.BytesIO()
+            torch.save(state.snapshots, buffer)
+            atomic_write(run_dir / "snapshots.pt", lambda handle: handle.write(buffer.getvalue()))
         return meta
-    training_state = {
-        "epoch": state.epoch,
-        "seconds": state.seconds,
-        "history": json.dumps(_finite(state.history)),
-        "optimizer": state.optimizer.state_dict(),
-        "scheduler": state.scheduler.state_dict() if state.scheduler is not None else {},
-        "generator": state.generator.get_state(),
-        "torch_rng": torch.get_rng_state(),
-        "best_epoch": state.best_epoch,
-        "early_stopping": stopper.state_dict() if stopper else {},
-    }
-    save_checkpoint(run_dir / CHECKPOINT_NAME, state.model.state_dict(), meta, training_state)
-    save_state_dict(run_dir / "model.pt", state.model.state_dict())
-    atomic_write_text(run_dir / "history.json", json.dumps(_finite(state.history), indent=1))
-    atomic_write_text(run_dir / "config.toml", to_toml(config))
-    atomic_write_text(run_dir / "run.json", json.dumps(meta, indent=2))
-    if state.snapshots:
-        buffer = io.BytesIO()
-        torch.save(state.snapshots, buffer)
-        atomic_write(run_dir / "snapshots.pt", lambda handle: handle.write(buffer.getvalue()))
-    return meta
 
 
 def _finite(values: Any) -> Any:

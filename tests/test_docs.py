@@ -1,0 +1,35 @@
+"""The README's Python example and the docstring examples run as written."""
+
+import doctest
+import re
+from pathlib import Path
+
+import pytest
+
+import mlplab
+from mlplab import config, data, model, run
+
+README = Path(__file__).parents[1] / "README.md"
+
+
+def test_readme_python_example_runs(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    block = re.search(r"```python\n(.*?)```", README.read_text(), re.S).group(1)
+    exec(compile(block, "README.md", "exec"), {})
+    printed = capsys.readouterr().out.splitlines()
+    assert printed[0] == "1.0"
+    assert printed[-1] == "[1 0]"
+
+
+@pytest.mark.parametrize("module", [mlplab, config, data, model, run], ids=lambda m: m.__name__)
+def test_docstring_examples(module, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    failures, tried = doctest.testmod(module, optionflags=doctest.ELLIPSIS)
+    assert tried > 0 and failures == 0
+
+
+def test_public_api_is_explicit():
+    assert sorted(mlplab.__all__) == sorted(set(mlplab.__all__))
+    for name in mlplab.__all__:
+        assert getattr(mlplab, name) is not None
+    assert callable(mlplab.train) and callable(mlplab.load)

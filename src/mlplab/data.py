@@ -240,18 +240,21 @@ def split_indices(n: int, fraction: float, labels: np.ndarray | None, rs: np.ran
 
 @dataclass
 class Dataset:
-    """Encoded arrays ready for training, plus how they were made (kept in the checkpoint)."""
+    """Encoded arrays ready for training, plus how they were made (kept in the checkpoint). The test
+    split is absent when fitting from arrays (the scikit-learn estimators); ``weight`` holds optional
+    per-row training weights."""
 
     x_train: np.ndarray
     y_train: np.ndarray
-    x_test: np.ndarray
-    y_test: np.ndarray
+    x_test: np.ndarray | None
+    y_test: np.ndarray | None
     x_val: np.ndarray | None
     y_val: np.ndarray | None
     task: str
     preprocessor: Preprocessor
     target: TargetEncoder
     source: dict[str, Any]
+    weight: np.ndarray | None = None
 
     @property
     def classes(self) -> list[Any] | None:
@@ -259,7 +262,8 @@ class Dataset:
 
     def describe(self) -> str:
         val = f" / {len(self.x_val)} validation" if self.x_val is not None else ""
-        return (f"{self.source['name']}: {len(self.x_train)} train{val} / {len(self.x_test)} test rows, "
+        test = f" / {len(self.x_test)} test" if self.x_test is not None else ""
+        return (f"{self.source['name']}: {len(self.x_train)} train{val}{test} rows, "
                 f"{len(self.preprocessor.features)} features, task {self.task}")
 
 
@@ -276,23 +280,34 @@ def load_dataset(config: Config) -> Dataset:
     else:
         train, y_train, test, y_test, source = _read_files(data, config.seed, config.model.task)
     task = infer_task(y_train, config.model.task)
-    target = TargetEncoder.fit(y_train, task)
+    return build_dataset(config, train, y_train, test, y_test, source, TargetEncoder.fit(y_train, task))
+
+
+def build_dataset(config: Config, train: Table, y_train: np.ndarray, test: Table | None,
+                  y_test: np.ndarray | None, source: dict[str, Any], target: TargetEncoder,
+                  weight: np.ndarray | None = None) -> Dataset:
+    """Split validation rows off ``train`` (seeded, stratified), fit the preprocessing on what remains,
+    encode every split."""
+    data = config.data
     x_val = y_val = None
     if data.val_fraction > 0:
         rs = np.random.RandomState([config.seed, 2])
-        keep, held = split_indices(len(y_train), data.val_fraction, None if task == "regression" else y_train,
-                                   rs)
+        stratify = None if target.task == "regression" else y_train
+        keep, held = split_indices(len(y_train), data.val_fraction, stratify, rs)
         if len(held) == 0 or len(keep) == 0:
             raise DataError(f"val_fraction {data.val_fraction} leaves no validation or no training rows")
         x_val, y_val = {k: v[held] for k, v in train.items()}, y_train[held]
         train, y_train = {k: v[keep] for k, v in train.items()}, y_train[keep]
+        weight = None if weight is None else weight[keep]
     preprocessor = Preprocessor.fit(train, data.scale, data.unknown_categories)
     return Dataset(
         x_train=preprocessor.transform(train), y_train=target.encode(y_train),
-        x_test=preprocessor.transform(test), y_test=target.encode(y_test),
+        x_test=None if test is None else preprocessor.transform(test),
+        y_test=None if y_test is None else target.encode(y_test),
         x_val=None if x_val is None else preprocessor.transform(x_val),
         y_val=None if y_val is None else target.encode(y_val),
-        task=task, preprocessor=preprocessor, target=target, source=source)
+        task=target.task, preprocessor=preprocessor, target=target, source=source,
+        weight=None if weight is None else weight.astype(np.float32))
 
 
 def _read_files(data: DataConfig, seed: int, task: str):

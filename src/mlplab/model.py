@@ -14,9 +14,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
-__all__ = ["ACTIVATIONS", "MLP", "loss_function", "output_probabilities"]
+__all__ = ["ACTIVATIONS", "MLP", "compute_loss", "output_probabilities"]
 
 # name -> module factory. The one place activations are registered: config validation, plots and
 # `mlplab explain` all read this table.
@@ -96,24 +97,19 @@ def output_probabilities(logits: torch.Tensor, task: str) -> torch.Tensor:
     return logits.squeeze(-1)
 
 
-def loss_function(task: str) -> nn.Module:
-    """The stable loss on logits. For binary this equals the tutorial's BCELoss on sigmoid outputs."""
+def compute_loss(logits: torch.Tensor, target: torch.Tensor, task: str,
+                 weight: torch.Tensor | None = None) -> torch.Tensor:
+    """The task's loss on logits, the stable form: for binary it equals the tutorial's ``BCELoss`` on
+    sigmoid outputs. (n, 1) logits meet (n,) targets as in ``criterion(output.squeeze(), y)``.
+    With ``weight`` (one per row), the weighted mean: sum(w * loss) / sum(w)."""
+    reduction = "mean" if weight is None else "none"
     if task == "binary":
-        return _SqueezedLoss(nn.BCEWithLogitsLoss())
-    if task == "multiclass":
-        return nn.CrossEntropyLoss()
-    return _SqueezedLoss(nn.MSELoss())
-
-
-class _SqueezedLoss(nn.Module):
-    """(n, 1) logits against (n,) targets, as the tutorial's ``criterion(output.squeeze(), y)``."""
-
-    def __init__(self, loss: nn.Module):
-        super().__init__()
-        self.loss = loss
-
-    def forward(self, logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-        return self.loss(logits.squeeze(-1), target)
+        losses = F.binary_cross_entropy_with_logits(logits.squeeze(-1), target, reduction=reduction)
+    elif task == "multiclass":
+        losses = F.cross_entropy(logits, target, reduction=reduction)
+    else:
+        losses = F.mse_loss(logits.squeeze(-1), target, reduction=reduction)
+    return losses if weight is None else (losses * weight).sum() / weight.sum()
 
 
 def mlp_from_state_dict(state_dict: dict[str, torch.Tensor], activation: str = "relu") -> MLP:

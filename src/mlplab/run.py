@@ -78,30 +78,40 @@ class TrainedModel:
     def feature_names(self) -> list[str]:
         return self.preprocessor.feature_names
 
-    def _outputs(self, x: Any) -> np.ndarray:
+    def decision_function(self, x: Any) -> np.ndarray:
+        """The network's raw outputs (logits) in float64: shape (n,) for binary and regression, (n, k)
+        for multiclass."""
         matrix = self.preprocessor.transform(as_table(x, self.feature_names))
         device = next(self.module.parameters()).device
         self.module.eval()
-        rows = []
+        chunks = [np.zeros((0, self.module.sizes[-1]))]
         with torch.inference_mode():
             # Chunks keep peak memory flat for large inputs and are faster than one huge matmul.
             for start in range(0, len(matrix), 8192):
                 chunk = torch.from_numpy(matrix[start:start + 8192]).to(device)
-                rows.append(output_probabilities(self.module(chunk), self.task).cpu().numpy())
-        return np.concatenate(rows) if rows else np.zeros((0,))
+                chunks.append(self.module(chunk).cpu().numpy().astype(np.float64))
+        logits = np.concatenate(chunks)
+        return logits if self.task == "multiclass" else logits[:, 0]
 
     def predict_proba(self, x: Any) -> np.ndarray:
-        """Class probabilities, shape (n, n_classes), columns in the order of ``classes``."""
+        """Class probabilities, shape (n, n_classes), columns in the order of ``classes``. Computed in
+        float64 from the logits, so rows sum to 1 and the ranking of the logits is kept."""
         if self.task == "regression":
             raise MlplabError("a regression model has no class probabilities; use predict")
-        outputs = self._outputs(x)
-        return np.stack([1.0 - outputs, outputs], axis=1) if self.task == "binary" else outputs
+        logits = self.decision_function(x)
+        if self.task == "binary":
+            positive = np.exp(-np.logaddexp(0.0, -logits))  # sigmoid without overflow
+            return np.stack([1.0 - positive, positive], axis=1)
+        shifted = np.exp(logits - logits.max(axis=1, keepdims=True))
+        return shifted / shifted.sum(axis=1, keepdims=True)
 
     def predict(self, x: Any) -> np.ndarray:
         """Class labels as they were in the training data, or values for regression."""
         if self.task == "regression":
-            return self._outputs(x)
-        return np.asarray(self.classes)[self.predict_proba(x).argmax(axis=1)]
+            return self.decision_function(x)
+        probabilities = self.predict_proba(x)
+        indices = predicted_indices(probabilities[:, 1] if self.task == "binary" else probabilities)
+        return np.asarray(self.classes)[indices]
 
     def save(self, path: str | Path) -> None:
         save_checkpoint(path, self.module.state_dict(), self.meta)
@@ -116,7 +126,7 @@ class Run:
     metrics: dict[str, dict[str, float]]
     config: Config
     path: Path | None
-    initial_test_loss: float
+    initial_test_loss: float | None
     stop_reason: str | None = None
 
 
@@ -173,6 +183,19 @@ def resume(path: str | Path, *, epochs: int | None = None, verbose: bool = False
         print(f"Resuming {run_dir} at epoch {state.epoch} of {config.training.epochs}")
     return _train_and_save(config, dataset, state, run_dir, device, verbose, list(callbacks),
                            saved.get("early_stopping") or {}, checkpoint.meta.get("initial_test_loss"))
+
+
+def fit_dataset(config: Config, dataset: Dataset, *, state: TrainingState | None = None,
+                verbose: bool = False, callbacks: list[Callback] = ()) -> tuple[Run, TrainingState]:
+    """Train on a prepared :class:`~mlplab.data.Dataset`, writing no run folder: the entry the
+    scikit-learn estimators use. ``state`` continues an earlier fit (warm start, partial_fit) up to
+    ``config.training.epochs`` in all."""
+    config.validate()
+    device = resolve_device(config.training.device)
+    if state is None:
+        torch.manual_seed(config.seed)
+        state = _new_state(_build_module(config, dataset).to(device), config)
+    return _train_and_save(config, dataset, state, None, device, verbose, list(callbacks), {}), state
 
 
 def load(path: str | Path) -> TrainedModel:
@@ -241,17 +264,19 @@ def _train_and_save(config: Config, dataset: Dataset, state: TrainingState, run_
     training = config.training
     n_classes = len(dataset.classes) if dataset.classes else None
     x_train, y_train = _tensors(dataset.x_train, dataset.y_train, device)
-    x_test, y_test = _tensors(dataset.x_test, dataset.y_test, device)
-    splits = {"train": (x_train, y_train), "test": (x_test, y_test)}
+    weight = None if dataset.weight is None else torch.from_numpy(dataset.weight).to(device)
+    splits = {"train": (x_train, y_train)}
     if dataset.x_val is not None:
         splits["val"] = _tensors(dataset.x_val, dataset.y_val, device)
-    eval_name = "val" if "val" in splits else "test"
-    if initial_test_loss is None:
-        initial_test_loss = evaluate_split(state.model, x_test, y_test, dataset.task, n_classes)["loss"]
+    if dataset.x_test is not None:
+        splits["test"] = _tensors(dataset.x_test, dataset.y_test, device)
+        if initial_test_loss is None:
+            initial_test_loss = evaluate_split(state.model, *splits["test"], dataset.task, n_classes)["loss"]
+    eval_name = "val" if "val" in splits else "test" if "test" in splits else None
     if verbose:
         print(dataset.describe())
         print(f"model: {describe_architecture(state.model, dataset.task)}; {describe_training(config)}")
-        if state.epoch == 0:
+        if state.epoch == 0 and initial_test_loss is not None:
             print(f"Before training, test loss is {initial_test_loss:.6f}")
 
     stopper = EarlyStopping(training.patience) if training.early_stopping else None
@@ -269,8 +294,8 @@ def _train_and_save(config: Config, dataset: Dataset, state: TrainingState, run_
     callbacks += extra
 
     try:
-        fit(state, x_train, y_train, training, dataset.task, eval_set=(eval_name, *splits[eval_name]),
-            n_classes=n_classes, callbacks=callbacks)
+        fit(state, x_train, y_train, training, dataset.task, n_classes=n_classes, callbacks=callbacks,
+            eval_set=(eval_name, *splits[eval_name]) if eval_name else None, weight=weight)
     except TrainingDiverged:
         if run_dir is not None:  # keep the last good checkpoint; record how far it got
             atomic_write_text(run_dir / "history.json", json.dumps(_finite(state.history), indent=1))
@@ -295,7 +320,7 @@ class RunWriter:
     config: Config
     dataset: Dataset
     stopper: EarlyStopping | None
-    initial_test_loss: float
+    initial_test_loss: float | None
 
     def meta(self, state: TrainingState, metrics: dict[str, Any] | None) -> dict[str, Any]:
         model, dataset = state.model, self.dataset
@@ -322,7 +347,7 @@ class RunWriter:
         }
 
     def _confusion(self, model: MLP) -> list[list[int]] | None:
-        if self.dataset.task == "regression":
+        if self.dataset.task == "regression" or self.dataset.x_test is None:
             return None
         with torch.inference_mode():
             device = next(model.parameters()).device

@@ -19,7 +19,7 @@ import torch
 
 from .config import MlplabError, TrainingConfig
 from .metrics import evaluate
-from .model import loss_function, output_probabilities
+from .model import compute_loss, output_probabilities
 
 __all__ = ["Callback", "EarlyStopping", "Progress", "TrainingDiverged", "TrainingState", "fit"]
 
@@ -98,7 +98,7 @@ def evaluate_split(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, tas
     model.eval()
     logits = model(x)
     model.train(was_training)
-    results = {"loss": float(loss_function(task)(logits, y))}
+    results = {"loss": float(compute_loss(logits, y, task))}
     outputs = output_probabilities(logits, task).cpu().numpy()
     results.update(evaluate(task, y.cpu().numpy(), outputs, n_classes))
     return results
@@ -106,15 +106,17 @@ def evaluate_split(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, tas
 
 def fit(state: TrainingState, x_train: torch.Tensor, y_train: torch.Tensor, config: TrainingConfig,
         task: str, *, eval_set: tuple[str, torch.Tensor, torch.Tensor] | None = None,
-        n_classes: int | None = None, callbacks: list[Callback] = ()) -> TrainingState:
+        n_classes: int | None = None, callbacks: list[Callback] = (),
+        weight: torch.Tensor | None = None) -> TrainingState:
     """Train ``state.model`` from ``state.epoch`` up to ``config.epochs``; returns the state.
 
     ``eval_set`` is ``(name, x, y)``: its loss and metrics are recorded after every epoch as
-    ``{name}_loss``, ``{name}_accuracy``, ... (``val`` for a validation split).
+    ``{name}_loss``, ``{name}_accuracy``, ... (``val`` for a validation split). ``weight`` gives each
+    training row a weight in the loss (sample_weight / class_weight).
     """
     model, optimizer = state.model, state.optimizer
-    loss_fn = loss_function(task)
     n_rows = len(x_train)
+    total_weight = n_rows if weight is None else float(weight.sum())
     for callback in callbacks:
         callback.on_train_begin(state)
     started = time.perf_counter()
@@ -129,19 +131,20 @@ def fit(state: TrainingState, x_train: torch.Tensor, y_train: torch.Tensor, conf
         correct = torch.zeros((), device=x_train.device)
         for rows in batches:
             x, y = (x_train, y_train) if rows is None else (x_train[rows], y_train[rows])
+            w = weight if weight is None or rows is None else weight[rows]
             optimizer.zero_grad(set_to_none=True)
             logits = model(x)
-            loss = loss_fn(logits, y)
+            loss = compute_loss(logits, y, task, w)
             objective = loss + config.l1 * l1_norm(model) if config.l1 > 0 else loss
             objective.backward()
             if config.clip_grad is not None:
                 torch.nn.utils.clip_grad_norm_(model.parameters(), config.clip_grad)
             optimizer.step()
-            loss_sum += loss.detach() * len(y)
+            loss_sum += loss.detach() * (len(y) if w is None else w.sum())
             if task != "regression":
                 correct += count_correct(logits.detach(), y, task)
         state.epoch += 1
-        record: dict[str, Any] = {"epoch": state.epoch, "train_loss": float(loss_sum) / n_rows}
+        record: dict[str, Any] = {"epoch": state.epoch, "train_loss": float(loss_sum) / total_weight}
         if not math.isfinite(record["train_loss"]):
             state.history.append(record)
             raise TrainingDiverged(

@@ -41,7 +41,7 @@ def test_checkpoint_is_self_describing(tutorial_run):
     meta = load_checkpoint(tutorial_run.path).meta
     assert meta["task"] == "binary" and meta["classes"] == [0, 1]
     assert meta["architecture"] == {"n_inputs": 2, "hidden_sizes": [5], "n_outputs": 1, "activation": "relu",
-                                    "dropout": 0.0, "output": "sigmoid"}
+                                    "dropout": 0.0, "output": "sigmoid", "dtype": "float32"}
     assert meta["config"]["training"]["learning_rate"] == 0.03
     assert meta["metrics"]["test"]["accuracy"] == tutorial_run.metrics["test"]["accuracy"]
     assert meta["torch_version"] and meta["mlplab_version"] == mlplab.__version__

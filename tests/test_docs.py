@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 import mlplab
-from mlplab import config, data, model, run
+from mlplab import config, data, estimator, model, run
 
 README = Path(__file__).parents[1] / "README.md"
 
@@ -21,7 +21,7 @@ def test_readme_python_example_runs(tmp_path, monkeypatch, capsys):
     assert printed[-1] == "[1 0]"
 
 
-@pytest.mark.parametrize("module", [mlplab, config, data, model, run], ids=lambda m: m.__name__)
+@pytest.mark.parametrize("module", [mlplab, config, data, estimator, model, run], ids=lambda m: m.__name__)
 def test_docstring_examples(module, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     failures, tried = doctest.testmod(module, optionflags=doctest.ELLIPSIS)

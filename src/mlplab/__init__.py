@@ -26,6 +26,8 @@ __all__ = [
     "DataError",
     "MlplabError",
     "ModelConfig",
+    "NeuralNetClassifier",
+    "NeuralNetRegressor",
     "Run",
     "TrainedModel",
     "TrainingConfig",
@@ -50,6 +52,8 @@ _LOCATIONS = {
     "DataError": "preprocess",
     "MlplabError": "config",
     "ModelConfig": "config",
+    "NeuralNetClassifier": "estimator",
+    "NeuralNetRegressor": "estimator",
     "Run": "run",
     "TrainedModel": "run",
     "TrainingConfig": "config",
@@ -79,6 +83,7 @@ if TYPE_CHECKING:  # for type checkers and IDEs; at run time the names load lazi
     from .checkpoint import Checkpoint, CheckpointError, load_checkpoint
     from .config import Config, ConfigError, DataConfig, MlplabError, ModelConfig, TrainingConfig, load_config
     from .data import generate, read_table
+    from .estimator import NeuralNetClassifier, NeuralNetRegressor
     from .model import MLP
     from .preprocess import DataError
     from .run import Run, TrainedModel, load, resume, train

@@ -38,6 +38,7 @@ TRAIN_FLAGS: list[tuple[str, str, Any, str]] = [
     ("--dropout", "model.dropout", float, "dropout after each hidden layer (default 0)"),
     ("--init", "model.init", str, "default, xavier_uniform, xavier_normal, kaiming_uniform, kaiming_normal"),
     ("--task", "model.task", str, "auto, binary, multiclass or regression (default auto)"),
+    ("--dtype", "model.dtype", str, "float32 or float64 (default float32)"),
     ("--optimizer", "training.optimizer", str, "sgd, adam, adamw or rmsprop (default sgd)"),
     ("--lr", "training.learning_rate", float, "learning rate (default 0.03)"),
     ("--momentum", "training.momentum", float, "momentum for sgd/rmsprop (default 0)"),

@@ -164,6 +164,7 @@ class ModelConfig:
     dropout: float = _field(0.0, number(0, 1, high_open=True), "dropout after each hidden activation")
     init: str = _field("default", one_of(*INITS), "weight initialisation (default: PyTorch's)")
     task: str = _field("auto", one_of(*TASKS), "binary, multiclass or regression (auto: from the target)")
+    dtype: str = _field("float32", one_of("float32", "float64"), "precision of weights and arithmetic")
 
 
 @dataclass

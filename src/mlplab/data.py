@@ -300,14 +300,15 @@ def build_dataset(config: Config, train: Table, y_train: np.ndarray, test: Table
         train, y_train = {k: v[keep] for k, v in train.items()}, y_train[keep]
         weight = None if weight is None else weight[keep]
     preprocessor = Preprocessor.fit(train, data.scale, data.unknown_categories)
+    dtype = np.dtype(config.model.dtype)
     return Dataset(
-        x_train=preprocessor.transform(train), y_train=target.encode(y_train),
-        x_test=None if test is None else preprocessor.transform(test),
+        x_train=preprocessor.transform(train, dtype), y_train=target.encode(y_train),
+        x_test=None if test is None else preprocessor.transform(test, dtype),
         y_test=None if y_test is None else target.encode(y_test),
-        x_val=None if x_val is None else preprocessor.transform(x_val),
+        x_val=None if x_val is None else preprocessor.transform(x_val, dtype),
         y_val=None if y_val is None else target.encode(y_val),
         task=target.task, preprocessor=preprocessor, target=target, source=source,
-        weight=None if weight is None else weight.astype(np.float32))
+        weight=None if weight is None else weight.astype(dtype))
 
 
 def _read_files(data: DataConfig, seed: int, task: str):

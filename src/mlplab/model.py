@@ -53,7 +53,7 @@ class MLP(nn.Module):
     """
 
     def __init__(self, n_inputs: int, hidden_sizes: Sequence[int], n_outputs: int, activation: str = "relu",
-                 dropout: float = 0.0, init: str = "default"):
+                 dropout: float = 0.0, init: str = "default", dtype: str = "float32"):
         super().__init__()
         self.sizes = [int(n_inputs), *(int(size) for size in hidden_sizes), int(n_outputs)]
         self.activation_name = activation
@@ -64,6 +64,8 @@ class MLP(nn.Module):
         self.dropout = nn.Dropout(dropout) if dropout > 0 else nn.Identity()
         if init != "default":
             initialise(self, init)
+        # Weights are drawn in float32 whatever the dtype, so a seed gives the same start in both.
+        self.to(getattr(torch, dtype))
 
     @property
     def linears(self) -> list[nn.Linear]:
@@ -128,6 +130,7 @@ def mlp_from_state_dict(state_dict: dict[str, torch.Tensor], activation: str = "
                              f"{sizes[-1]}")
         sizes += [weight.shape[1]] if not sizes else []
         sizes.append(weight.shape[0])
-    model = MLP(sizes[0], sizes[1:-1], sizes[-1], activation)
+    dtype = "float64" if tensors[0][1].dtype == torch.float64 else "float32"
+    model = MLP(sizes[0], sizes[1:-1], sizes[-1], activation, dtype=dtype)
     model.load_state_dict(dict(zip(model.state_dict(), (tensor for _, tensor in tensors))))
     return model

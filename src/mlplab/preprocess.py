@@ -128,8 +128,8 @@ class Preprocessor:
             mask += [False] * len(feature["categories"]) if feature["kind"] == "categorical" else [True]
         return mask
 
-    def transform(self, table: Table) -> np.ndarray:
-        """Encode a table with the training columns into a float32 matrix."""
+    def transform(self, table: Table, dtype: Any = np.float32) -> np.ndarray:
+        """Encode a table with the training columns into a matrix of ``dtype``."""
         parts = []
         for feature in self.features:
             column = table[feature["name"]]
@@ -143,7 +143,7 @@ class Preprocessor:
         encoded = np.concatenate(parts, axis=1) if parts else np.zeros((0, 0))
         if self.scale != "none":
             encoded = (encoded - np.asarray(self.offset)) / np.asarray(self.divisor)
-        return encoded.astype(np.float32)
+        return encoded.astype(dtype, copy=False)
 
     def _one_hot(self, feature: dict[str, Any], column: np.ndarray) -> np.ndarray:
         categories = feature["categories"]

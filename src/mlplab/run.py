@@ -82,13 +82,13 @@ class TrainedModel:
         """The network's raw outputs (logits) in float64: shape (n,) for binary and regression, (n, k)
         for multiclass."""
         matrix = self.preprocessor.transform(as_table(x, self.feature_names))
-        device = next(self.module.parameters()).device
+        device, dtype = next(self.module.parameters()).device, next(self.module.parameters()).dtype
         self.module.eval()
         chunks = [np.zeros((0, self.module.sizes[-1]))]
         with torch.inference_mode():
             # Chunks keep peak memory flat for large inputs and are faster than one huge matmul.
             for start in range(0, len(matrix), 8192):
-                chunk = torch.from_numpy(matrix[start:start + 8192]).to(device)
+                chunk = torch.from_numpy(matrix[start:start + 8192]).to(device, dtype)
                 chunks.append(self.module(chunk).cpu().numpy().astype(np.float64))
         logits = np.concatenate(chunks)
         return logits if self.task == "multiclass" else logits[:, 0]
@@ -145,7 +145,7 @@ def train(config: Config | None = None, *, out: str | Path | None = None, save: 
     run_dir = _run_folder(out, config, force) if save else None
     torch.manual_seed(config.seed)  # before the layers are made: the seed governs the initial weights
     module = _build_module(config, dataset).to(device)
-    state = _new_state(module, config)
+    state = new_training_state(module, config)
     return _train_and_save(config, dataset, state, run_dir, device, verbose, list(callbacks), {})
 
 
@@ -171,7 +171,7 @@ def resume(path: str | Path, *, epochs: int | None = None, verbose: bool = False
     module = _build_module(config, dataset)
     module.load_state_dict(checkpoint.weights)
     module.to(device)
-    state = _new_state(module, config)
+    state = new_training_state(module, config)
     state.optimizer.load_state_dict(saved["optimizer"])
     if state.scheduler is not None and saved.get("scheduler"):
         state.scheduler.load_state_dict(saved["scheduler"])
@@ -194,7 +194,7 @@ def fit_dataset(config: Config, dataset: Dataset, *, state: TrainingState | None
     device = resolve_device(config.training.device)
     if state is None:
         torch.manual_seed(config.seed)
-        state = _new_state(_build_module(config, dataset).to(device), config)
+        state = new_training_state(_build_module(config, dataset).to(device), config)
     return _train_and_save(config, dataset, state, None, device, verbose, list(callbacks), {}), state
 
 
@@ -214,7 +214,8 @@ def load(path: str | Path) -> TrainedModel:
     try:
         architecture = meta["architecture"]
         module = MLP(architecture["n_inputs"], architecture["hidden_sizes"], architecture["n_outputs"],
-                     architecture["activation"], architecture.get("dropout", 0.0))
+                     architecture["activation"], architecture.get("dropout", 0.0),
+                     dtype=architecture.get("dtype", "float32"))
         module.load_state_dict(checkpoint.weights)
         preprocessor = Preprocessor.from_dict(meta["preprocessor"])
     except (KeyError, TypeError, RuntimeError) as error:
@@ -245,17 +246,21 @@ def _run_folder(out: str | Path | None, config: Config, force: bool) -> Path:
 def _build_module(config: Config, dataset: Dataset) -> MLP:
     n_outputs = len(dataset.classes) if dataset.task == "multiclass" else 1
     return MLP(dataset.preprocessor.n_inputs, config.model.hidden_sizes, n_outputs, config.model.activation,
-               config.model.dropout, config.model.init)
+               config.model.dropout, config.model.init, config.model.dtype)
 
 
-def _new_state(module: MLP, config: Config) -> TrainingState:
+def new_training_state(module: MLP, config: Config) -> TrainingState:
     optimizer = build_optimizer(module, config.training)
     return TrainingState(module, optimizer, build_scheduler(optimizer, config.training),
                          torch.Generator().manual_seed(config.seed))
 
 
 def _tensors(x: np.ndarray, y: np.ndarray, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
-    return torch.from_numpy(x).to(device), torch.from_numpy(y).to(device)
+    """Rows as tensors; float targets (binary, regression) in the features' precision."""
+    y_tensor = torch.from_numpy(y)
+    if y_tensor.is_floating_point():
+        y_tensor = y_tensor.to(torch.from_numpy(x).dtype)
+    return torch.from_numpy(x).to(device), y_tensor.to(device)
 
 
 def _train_and_save(config: Config, dataset: Dataset, state: TrainingState, run_dir: Path | None,
@@ -332,7 +337,8 @@ class RunWriter:
             "classes": dataset.classes,
             "architecture": {"n_inputs": model.sizes[0], "hidden_sizes": model.sizes[1:-1],
                              "n_outputs": model.sizes[-1], "activation": model.activation_name,
-                             "dropout": self.config.model.dropout, "output": OUTPUT_FUNCTIONS[dataset.task]},
+                             "dropout": self.config.model.dropout, "output": OUTPUT_FUNCTIONS[dataset.task],
+                             "dtype": self.config.model.dtype},
             "preprocessor": dataset.preprocessor.to_dict(),
             "data": dataset.source,
             "config": self.config.to_dict(),

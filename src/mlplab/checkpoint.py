@@ -73,16 +73,21 @@ def atomic_write_text(path: str | Path, text: str) -> None:
 def weights_digest(weights: dict[str, torch.Tensor]) -> str:
     digest = hashlib.sha256()
     for name in sorted(weights):
-        tensor = weights[name].detach().cpu().contiguous()
+        tensor = weights[name].detach().cpu()
         digest.update(name.encode())
         digest.update(str(tuple(tensor.shape)).encode())
-        digest.update(tensor.view(-1).view(torch.uint8).numpy().tobytes() if tensor.numel() else b"")
+        digest.update(tensor.numpy().tobytes())  # C order, whatever the strides
     return digest.hexdigest()
+
+
+def _plain_copy(tensor: torch.Tensor) -> torch.Tensor:
+    """A CPU copy with its own storage and standard strides (the fast path leaves views of one buffer)."""
+    return tensor.detach().cpu().clone(memory_format=torch.contiguous_format)
 
 
 def save_checkpoint(path: str | Path, weights: dict[str, torch.Tensor], meta: dict[str, Any],
                     training_state: dict[str, Any] | None = None) -> None:
-    weights = {name: tensor.detach().cpu().clone() for name, tensor in weights.items()}
+    weights = {name: _plain_copy(tensor) for name, tensor in weights.items()}
     meta = {**meta, "weights_sha256": weights_digest(weights)}
     payload = {"format": FORMAT, "version": VERSION, "meta": json.dumps(meta), "weights": weights,
                "training_state": training_state or {}}
@@ -131,7 +136,7 @@ def load_checkpoint(path: str | Path) -> Checkpoint:
 def save_state_dict(path: str | Path, state_dict: dict[str, torch.Tensor]) -> None:
     """A plain ``torch.save(model.state_dict())`` file, as the tutorial writes, but atomically."""
     buffer = io.BytesIO()
-    torch.save({name: tensor.detach().cpu() for name, tensor in state_dict.items()}, buffer)
+    torch.save({name: _plain_copy(tensor) for name, tensor in state_dict.items()}, buffer)
     atomic_write(path, lambda handle: handle.write(buffer.getvalue()))
 
 

@@ -188,6 +188,7 @@ class TrainingConfig:
     checkpoint_every: int = _field(0, number(0, integer=True), "save a resumable checkpoint every N epochs")
     snapshot_every: int = _field(0, number(0, integer=True), "record weights every N epochs (animations)")
     device: str = _field("cpu", one_of("auto", "cpu", "cuda", "mps"), "where to train")
+    fast_path: bool = _field(True, flag(), "train tiny plain-SGD networks with the hand-derived NumPy step")
 
 
 _SECTIONS = {"data": DataConfig, "model": ModelConfig, "training": TrainingConfig}

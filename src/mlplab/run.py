@@ -23,7 +23,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from . import __version__
+from . import __version__, fastpath
 from .checkpoint import (
     CHECKPOINT_NAME,
     CheckpointError,
@@ -250,7 +250,13 @@ def _build_module(config: Config, dataset: Dataset) -> MLP:
 
 
 def new_training_state(module: MLP, config: Config) -> TrainingState:
-    optimizer = build_optimizer(module, config.training)
+    """A fresh optimiser (the fast path's PlainSGD where it applies) and scheduler for ``module``."""
+    device = next(module.parameters()).device
+    if fastpath.applies(config, device):
+        optimizer = fastpath.PlainSGD(module.parameters(), config.training.learning_rate,
+                                      config.training.weight_decay)
+    else:
+        optimizer = build_optimizer(module, config.training)
     return TrainingState(module, optimizer, build_scheduler(optimizer, config.training),
                          torch.Generator().manual_seed(config.seed))
 

@@ -15,9 +15,11 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, TextIO
 
+import numpy as np
 import torch
 
 from .config import MlplabError, TrainingConfig
+from .fastpath import PlainSGD, numpy_step
 from .metrics import evaluate
 from .model import compute_loss, output_probabilities
 
@@ -117,59 +119,78 @@ def fit(state: TrainingState, x_train: torch.Tensor, y_train: torch.Tensor, conf
     model, optimizer = state.model, state.optimizer
     n_rows = len(x_train)
     total_weight = n_rows if weight is None else float(weight.sum())
+    # One batch's update: the tutorial's autograd steps, or the same chain rule by hand in NumPy where
+    # the optimiser is the fast path's PlainSGD (tiny networks; see fastpath.py).
+    if isinstance(optimizer, PlainSGD):
+        step = numpy_step(model, optimizer, x_train, y_train, task, weight)
+    else:
+        step = autograd_step(model, optimizer, x_train, y_train, task, weight, config)
+    model.train()
     for callback in callbacks:
         callback.on_train_begin(state)
-    started = time.perf_counter()
-    while state.epoch < config.epochs and state.stop_reason is None:
-        model.train()
-        # Full batch (the tutorial) needs no indexing; mini-batches index a seeded permutation.
-        if config.batch_size is None or config.batch_size >= n_rows:
-            batches = [None]
-        else:
-            batches = torch.randperm(n_rows, generator=state.generator).split(int(config.batch_size))
-        loss_sum = torch.zeros((), device=x_train.device)
-        correct = torch.zeros((), device=x_train.device)
-        for rows in batches:
-            x, y = (x_train, y_train) if rows is None else (x_train[rows], y_train[rows])
-            w = weight if weight is None or rows is None else weight[rows]
-            optimizer.zero_grad(set_to_none=True)
-            logits = model(x)
-            loss = compute_loss(logits, y, task, w)
-            objective = loss + config.l1 * l1_norm(model) if config.l1 > 0 else loss
-            objective.backward()
-            if config.clip_grad is not None:
-                torch.nn.utils.clip_grad_norm_(model.parameters(), config.clip_grad)
-            optimizer.step()
-            loss_sum += loss.detach() * (len(y) if w is None else w.sum())
-            if task != "regression":
-                correct += count_correct(logits.detach(), y, task)
-        state.epoch += 1
-        record: dict[str, Any] = {"epoch": state.epoch, "train_loss": float(loss_sum) / total_weight}
-        if not math.isfinite(record["train_loss"]):
-            state.history.append(record)
-            raise TrainingDiverged(
-                f"training diverged at epoch {state.epoch} (train loss {record['train_loss']}): the learning "
-                f"rate {config.learning_rate:g} is probably too high; try {config.learning_rate / 10:g}")
-        if task != "regression":
-            record["train_accuracy"] = float(correct) / n_rows
-        if eval_set is not None:
-            name, x_eval, y_eval = eval_set
-            record.update({f"{name}_{key}": value
-                           for key, value in evaluate_split(model, x_eval, y_eval, task, n_classes).items()})
-        record["lr"] = optimizer.param_groups[0]["lr"]
-        state.history.append(record)
-        if state.scheduler is not None:
-            if isinstance(state.scheduler, torch.optim.lr_scheduler.ReduceLROnPlateau):
-                state.scheduler.step(record.get("val_loss", record["train_loss"]))
-            else:
-                state.scheduler.step()
-        state.seconds += time.perf_counter() - started
+    # A diverging fast path overflows in NumPy: the loss check below reports it, so NumPy need not warn.
+    with np.errstate(over="ignore", invalid="ignore"):
         started = time.perf_counter()
-        for callback in callbacks:
-            callback.on_epoch_end(state)
+        while state.epoch < config.epochs and state.stop_reason is None:
+            # Full batch (the tutorial) needs no indexing; mini-batches index a seeded permutation.
+            if config.batch_size is None or config.batch_size >= n_rows:
+                batches = [None]
+            else:
+                batches = torch.randperm(n_rows, generator=state.generator).split(int(config.batch_size))
+            loss_sum, correct = 0.0, 0
+            for rows in batches:
+                batch_loss, batch_correct = step(rows)
+                loss_sum += batch_loss
+                correct += batch_correct
+            state.epoch += 1
+            record: dict[str, Any] = {"epoch": state.epoch, "train_loss": float(loss_sum) / total_weight}
+            if not math.isfinite(record["train_loss"]):
+                state.history.append(record)
+                raise TrainingDiverged(
+                    f"training diverged at epoch {state.epoch} (train loss {record['train_loss']}): the learning "
+                    f"rate {config.learning_rate:g} is probably too high; try {config.learning_rate / 10:g}")
+            if task != "regression":
+                record["train_accuracy"] = float(correct) / n_rows
+            if eval_set is not None:
+                name, x_eval, y_eval = eval_set
+                record.update({f"{name}_{key}": value
+                               for key, value in evaluate_split(model, x_eval, y_eval, task, n_classes).items()})
+            record["lr"] = optimizer.param_groups[0]["lr"]
+            state.history.append(record)
+            if state.scheduler is not None:
+                if isinstance(state.scheduler, torch.optim.lr_scheduler.ReduceLROnPlateau):
+                    state.scheduler.step(record.get("val_loss", record["train_loss"]))
+                else:
+                    state.scheduler.step()
+            state.seconds += time.perf_counter() - started
+            started = time.perf_counter()
+            for callback in callbacks:
+                callback.on_epoch_end(state)
     for callback in callbacks:
         callback.on_train_end(state)
     return state
+
+
+def autograd_step(model: torch.nn.Module, optimizer: torch.optim.Optimizer, x_train: torch.Tensor,
+                  y_train: torch.Tensor, task: str, weight: torch.Tensor | None, config: TrainingConfig):
+    """A function ``step(rows) -> (weighted loss sum, correct count)``: zero the gradients, forward, loss,
+    backward, step, as in the tutorial. Sums stay tensors, so a GPU is not synchronised every batch."""
+
+    def step(rows: torch.Tensor | None):
+        x, y = (x_train, y_train) if rows is None else (x_train[rows], y_train[rows])
+        w = weight if weight is None or rows is None else weight[rows]
+        optimizer.zero_grad(set_to_none=True)
+        logits = model(x)
+        loss = compute_loss(logits, y, task, w)
+        objective = loss + config.l1 * l1_norm(model) if config.l1 > 0 else loss
+        objective.backward()
+        if config.clip_grad is not None:
+            torch.nn.utils.clip_grad_norm_(model.parameters(), config.clip_grad)
+        optimizer.step()
+        correct = count_correct(logits.detach(), y, task) if task != "regression" else 0
+        return loss.detach() * (len(y) if w is None else w.sum()), correct
+
+    return step
 
 
 def l1_norm(model: torch.nn.Module) -> torch.Tensor:

@@ -11,6 +11,7 @@ import argparse
 import csv
 import io
 import json
+import os
 import sys
 from pathlib import Path
 from typing import Any, NoReturn
@@ -138,6 +139,24 @@ def main(argv: list[str] | None = None) -> None:
     except KeyboardInterrupt:
         sys.stderr.write("mlplab: interrupted\n")
         raise SystemExit(130) from None
+
+
+def entry() -> None:
+    """The ``mlplab`` console script: :func:`main`, then a quick exit. Once torch is imported, the
+    interpreter's normal shutdown takes ~0.4 s tearing it down; every file mlplab writes is complete
+    and fsynced by then, so flushing the streams and leaving at once loses nothing."""
+    try:
+        main()
+        code = 0
+    except SystemExit as exit_:
+        code = exit_.code if isinstance(exit_.code, int) else (0 if exit_.code is None else 1)
+        if not isinstance(exit_.code, (int, type(None))):
+            sys.stderr.write(f"{exit_.code}\n")
+    if "torch" not in sys.modules:
+        raise SystemExit(code)
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
 
 
 def config_from_args(args: argparse.Namespace) -> Config:

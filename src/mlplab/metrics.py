@@ -30,34 +30,41 @@ def confusion_matrix(y_true: np.ndarray, y_pred: np.ndarray, n_classes: int) -> 
 def roc_auc(y_true: np.ndarray, scores: np.ndarray) -> float:
     """Area under the ROC curve as the Mann-Whitney U statistic, ties counted half. NaN if one class."""
     positives = y_true == 1
-    n_pos, n_neg = int(positives.sum()), int((~positives).sum())
+    n_pos = int(np.count_nonzero(positives))
+    n_neg = len(y_true) - n_pos
     if n_pos == 0 or n_neg == 0:
         return float("nan")
-    _, inverse, counts = np.unique(scores, return_inverse=True, return_counts=True)
-    upper = np.cumsum(counts)
-    average_rank = (upper - (counts - 1) / 2.0)[inverse]  # 1-based ranks, ties averaged
-    return float((average_rank[positives].sum() - n_pos * (n_pos + 1) / 2.0) / (n_pos * n_neg))
+    ordered = np.sort(scores)
+    positive_scores = scores[positives]
+    # a score's average 1-based rank among all: (rank of its first tie + rank of its last tie) / 2
+    ranks = (np.searchsorted(ordered, positive_scores, "left") + np.searchsorted(ordered, positive_scores, "right")
+             + 1) / 2.0
+    return float((ranks.sum() - n_pos * (n_pos + 1) / 2.0) / (n_pos * n_neg))
 
 
 def classification_metrics(y_true: np.ndarray, probabilities: np.ndarray, n_classes: int) -> dict[str, float]:
     """accuracy, macro precision/recall/F1 (0 where undefined, as scikit-learn's zero_division=0), and
     roc_auc for binary tasks."""
     y_true = y_true.astype(np.int64)
-    matrix = confusion_matrix(y_true, predicted_indices(probabilities), n_classes)
-    true_positive = np.diag(matrix).astype(float)
-    predicted = matrix.sum(axis=0)
-    actual = matrix.sum(axis=1)
-    precision = np.divide(true_positive, predicted, out=np.zeros(n_classes), where=predicted > 0)
-    recall = np.divide(true_positive, actual, out=np.zeros(n_classes), where=actual > 0)
-    denominator = precision + recall
-    f1 = np.divide(2 * precision * recall, denominator, out=np.zeros(n_classes), where=denominator > 0)
-    # Macro averages run over the classes present in the true or predicted labels, as scikit-learn's do.
-    present = (predicted + actual) > 0
+    # Plain Python over the k x k counts: for the handful of classes of a small net this is several
+    # times faster than a dozen NumPy calls on k-element arrays, and it runs after every epoch.
+    counts = confusion_matrix(y_true, predicted_indices(probabilities), n_classes).tolist()
+    predicted = [sum(column) for column in zip(*counts)]
+    actual = [sum(row) for row in counts]
+    precisions, recalls, f1s = [], [], []
+    for k in range(n_classes):
+        if predicted[k] + actual[k] == 0:
+            continue  # macro averages run over the classes present, as scikit-learn's do
+        precision = counts[k][k] / predicted[k] if predicted[k] else 0.0
+        recall = counts[k][k] / actual[k] if actual[k] else 0.0
+        precisions.append(precision)
+        recalls.append(recall)
+        f1s.append(2 * precision * recall / (precision + recall) if precision + recall else 0.0)
     results = {
-        "accuracy": float(true_positive.sum() / max(len(y_true), 1)),
-        "precision": float(precision[present].mean()),
-        "recall": float(recall[present].mean()),
-        "f1": float(f1[present].mean()),
+        "accuracy": sum(counts[k][k] for k in range(n_classes)) / max(len(y_true), 1),
+        "precision": sum(precisions) / len(precisions),
+        "recall": sum(recalls) / len(recalls),
+        "f1": sum(f1s) / len(f1s),
     }
     if probabilities.ndim == 1:
         results["roc_auc"] = roc_auc(y_true, probabilities)
@@ -72,6 +79,33 @@ def regression_metrics(y_true: np.ndarray, y_pred: np.ndarray) -> dict[str, floa
         "mae": float(np.abs(error).mean()),
         "r2": 1.0 - float((error**2).sum()) / total if total > 0 else 0.0,
     }
+
+
+def probabilities_from_logits(logits: np.ndarray, task: str) -> np.ndarray:
+    """Binary: P(class 1), shape (n,); multiclass: softmax rows; regression: the values. In float64, so
+    probabilities keep the order of the logits and rows sum to 1."""
+    logits = logits.astype(np.float64, copy=False)
+    if task == "binary":
+        return np.exp(-np.logaddexp(0.0, -logits.reshape(-1)))  # sigmoid without overflow
+    if task == "multiclass":
+        shifted = np.exp(logits - logits.max(axis=1, keepdims=True))
+        return shifted / shifted.sum(axis=1, keepdims=True)
+    return logits.reshape(-1)
+
+
+def task_loss(logits: np.ndarray, y_true: np.ndarray, task: str) -> float:
+    """The training loss (binary cross-entropy, cross-entropy or mean squared error) on logits."""
+    logits = logits.astype(np.float64, copy=False)
+    if task == "binary":
+        z = logits.reshape(-1)
+        return float((np.logaddexp(0.0, z).sum() - z @ y_true.astype(np.float64)) / len(z))
+    if task == "multiclass":
+        shifted = logits - logits.max(axis=1, keepdims=True)
+        log_probabilities = shifted - np.log(np.exp(shifted).sum(axis=1, keepdims=True))
+        rows = np.arange(len(logits))
+        return float(-log_probabilities[rows, y_true.astype(np.int64)].sum() / len(logits))
+    error = logits.reshape(-1) - y_true
+    return float(error @ error / len(error))
 
 
 def evaluate(task: str, y_true: np.ndarray, outputs: np.ndarray, n_classes: int | None = None) -> dict[str, float]:

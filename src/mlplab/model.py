@@ -2,7 +2,7 @@
 
 Each layer multiplies by a weight matrix, adds a bias and applies an activation; the last layer gives
 *logits*. The output function (sigmoid for binary, softmax for multiclass, identity for regression) is
-applied by :func:`output_probabilities`, so training can use the numerically stable losses
+applied to them at prediction (``metrics.probabilities_from_logits``), so training can use the stable losses
 (``BCEWithLogitsLoss``, ``CrossEntropyLoss``) while ``predict_proba`` still returns probabilities.
 
 Layers are named ``linear_1``, ``linear_2``, ... as in the tutorial's ``NeuralNet``, so a tutorial model
@@ -17,7 +17,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-__all__ = ["ACTIVATIONS", "MLP", "compute_loss", "output_probabilities"]
+__all__ = ["ACTIVATIONS", "MLP", "compute_loss"]
 
 # name -> module factory. The one place activations are registered: config validation, plots and
 # `mlplab explain` all read this table.
@@ -68,6 +68,10 @@ class MLP(nn.Module):
         self.to(getattr(torch, dtype))
 
     @property
+    def uses_dropout(self) -> bool:
+        return isinstance(self.dropout, nn.Dropout)
+
+    @property
     def linears(self) -> list[nn.Linear]:
         return [getattr(self, f"linear_{number}") for number in range(1, len(self.sizes))]
 
@@ -88,15 +92,6 @@ def initialise(model: MLP, scheme: str) -> None:
             else:
                 draw(layer.weight)
             layer.bias.zero_()
-
-
-def output_probabilities(logits: torch.Tensor, task: str) -> torch.Tensor:
-    """Binary: P(class 1) of shape (n,); multiclass: (n, k) rows summing to 1; regression: (n,) values."""
-    if task == "binary":
-        return torch.sigmoid(logits.squeeze(-1))
-    if task == "multiclass":
-        return torch.softmax(logits, dim=-1)
-    return logits.squeeze(-1)
 
 
 def compute_loss(logits: torch.Tensor, target: torch.Tensor, task: str,

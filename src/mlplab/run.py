@@ -35,8 +35,8 @@ from .checkpoint import (
 )
 from .config import Config, MlplabError, to_toml
 from .data import Dataset, file_digest, load_dataset
-from .metrics import confusion_matrix, predicted_indices
-from .model import MLP, OUTPUT_FUNCTIONS, output_probabilities
+from .metrics import confusion_matrix, predicted_indices, probabilities_from_logits
+from .model import MLP, OUTPUT_FUNCTIONS
 from .preprocess import DataError, Preprocessor, as_table
 from .training import (
     Callback,
@@ -98,12 +98,10 @@ class TrainedModel:
         float64 from the logits, so rows sum to 1 and the ranking of the logits is kept."""
         if self.task == "regression":
             raise MlplabError("a regression model has no class probabilities; use predict")
-        logits = self.decision_function(x)
+        probabilities = probabilities_from_logits(self.decision_function(x), self.task)
         if self.task == "binary":
-            positive = np.exp(-np.logaddexp(0.0, -logits))  # sigmoid without overflow
-            return np.stack([1.0 - positive, positive], axis=1)
-        shifted = np.exp(logits - logits.max(axis=1, keepdims=True))
-        return shifted / shifted.sum(axis=1, keepdims=True)
+            return np.stack([1.0 - probabilities, probabilities], axis=1)
+        return probabilities
 
     def predict(self, x: Any) -> np.ndarray:
         """Class labels as they were in the training data, or values for regression."""
@@ -363,8 +361,8 @@ class RunWriter:
             return None
         with torch.inference_mode():
             device = next(model.parameters()).device
-            logits = model.eval()(torch.from_numpy(self.dataset.x_test).to(device))
-        probabilities = output_probabilities(logits, self.dataset.task).cpu().numpy()
+            logits = model.eval()(torch.from_numpy(self.dataset.x_test).to(device)).cpu().numpy()
+        probabilities = probabilities_from_logits(logits, self.dataset.task)
         return confusion_matrix(self.dataset.y_test, predicted_indices(probabilities),
                                 len(self.dataset.classes)).tolist()
 

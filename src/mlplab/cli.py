@@ -112,6 +112,10 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("run")
     evaluate.add_argument("--data", required=True, help="CSV/Parquet/.npz with the features and target")
     evaluate.add_argument("--target", help="target column (default: the one used in training)")
+    bench = commands.add_parser("bench", help="benchmark mlplab beside its peers (needs scikit-learn)")
+    bench.add_argument("--quick", action="store_true", help="a ~1-minute version (smaller data, fewer repeats)")
+    bench.add_argument("--only", nargs="+", metavar="TASK", help="tutorial, startup and/or large")
+    bench.add_argument("--output", help="also write the results as JSON here")
     return parser
 
 

@@ -231,3 +231,16 @@ def evaluate(args: argparse.Namespace) -> None:
         print("confusion matrix (rows: true, columns: predicted), labels", model.classes)
         for row in matrix.tolist():
             print("  " + " ".join(f"{count:>5}" for count in row))
+
+
+def bench(args: argparse.Namespace) -> None:
+    try:
+        import sklearn  # noqa: F401 - the peers need it
+    except ImportError:
+        raise MlplabError("the benchmarks measure scikit-learn as a peer: pip install 'mlplab[sklearn]'") from None
+    from .bench import TASKS, run
+
+    unknown = [task for task in args.only or [] if task not in TASKS]
+    if unknown:
+        raise MlplabError(f"--only takes {', '.join(TASKS)}; got {', '.join(unknown)}")
+    run("quick" if args.quick else "full", tuple(args.only or TASKS), args.output)

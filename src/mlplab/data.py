@@ -283,12 +283,19 @@ def load_dataset(config: Config) -> Dataset:
     return build_dataset(config, train, y_train, test, y_test, source, TargetEncoder.fit(y_train, task))
 
 
-def build_dataset(config: Config, train: Table, y_train: np.ndarray, test: Table | None,
+def build_dataset(config: Config, train: Table | np.ndarray, y_train: np.ndarray, test: Table | None,
                   y_test: np.ndarray | None, source: dict[str, Any], target: TargetEncoder,
-                  weight: np.ndarray | None = None) -> Dataset:
+                  weight: np.ndarray | None = None, feature_names: list[str] | None = None) -> Dataset:
     """Split validation rows off ``train`` (seeded, stratified), fit the preprocessing on what remains,
-    encode every split."""
+    encode every split. ``train`` is a table, or a numeric matrix with ``feature_names`` (used as it
+    is, without a copy, where its dtype fits and no scaling applies)."""
     data = config.data
+    dtype = np.dtype(config.model.dtype)
+    is_matrix = isinstance(train, np.ndarray)
+
+    def encode(processor: Preprocessor, rows: Table | np.ndarray) -> np.ndarray:
+        return processor.transform_matrix(rows, dtype) if is_matrix else processor.transform(rows, dtype)
+
     x_val = y_val = None
     if data.val_fraction > 0:
         rs = np.random.RandomState([config.seed, 2])
@@ -296,19 +303,26 @@ def build_dataset(config: Config, train: Table, y_train: np.ndarray, test: Table
         keep, held = split_indices(len(y_train), data.val_fraction, stratify, rs)
         if len(held) == 0 or len(keep) == 0:
             raise DataError(f"val_fraction {data.val_fraction} leaves no validation or no training rows")
-        x_val, y_val = {k: v[held] for k, v in train.items()}, y_train[held]
-        train, y_train = {k: v[keep] for k, v in train.items()}, y_train[keep]
+        x_val, y_val = _take(train, held), y_train[held]
+        train, y_train = _take(train, keep), y_train[keep]
         weight = None if weight is None else weight[keep]
-    preprocessor = Preprocessor.fit(train, data.scale, data.unknown_categories)
-    dtype = np.dtype(config.model.dtype)
+    columns = train
+    if is_matrix:  # named column views, no copy
+        names = feature_names or [f"x{i}" for i in range(train.shape[1])]
+        columns = {name: train[:, i] for i, name in enumerate(names)}
+    preprocessor = Preprocessor.fit(columns, data.scale, data.unknown_categories)
     return Dataset(
-        x_train=preprocessor.transform(train, dtype), y_train=target.encode(y_train),
+        x_train=encode(preprocessor, train), y_train=target.encode(y_train),
         x_test=None if test is None else preprocessor.transform(test, dtype),
         y_test=None if y_test is None else target.encode(y_test),
-        x_val=None if x_val is None else preprocessor.transform(x_val, dtype),
+        x_val=None if x_val is None else encode(preprocessor, x_val),
         y_val=None if y_val is None else target.encode(y_val),
         task=target.task, preprocessor=preprocessor, target=target, source=source,
         weight=None if weight is None else weight.astype(dtype))
+
+
+def _take(rows: Table | np.ndarray, index: np.ndarray) -> Table | np.ndarray:
+    return rows[index] if isinstance(rows, np.ndarray) else {k: v[index] for k, v in rows.items()}
 
 
 def _read_files(data: DataConfig, seed: int, task: str):

@@ -126,8 +126,8 @@ class _NeuralNet(BaseEstimator):
         config.training.epochs = done + (1 if partial else config.training.epochs)
         names = [str(name) for name in getattr(self, "feature_names_in_", [])] or [
             f"x{i}" for i in range(X.shape[1])]
-        train = {name: X[:, i].astype(np.float64) for i, name in enumerate(names)}
-        dataset = build_dataset(config, train, y, None, None, {"name": "arrays", "target": "y"}, target, weight)
+        dataset = build_dataset(config, X, y, None, None, {"name": "arrays", "target": "y"}, target, weight,
+                                feature_names=names)
         import torch
 
         with torch.random.fork_rng(devices=[]):  # leave the caller's global torch RNG as it was

@@ -52,8 +52,9 @@ class PlainSGD:
 
 
 def numpy_step(model: torch.nn.Module, optimizer: PlainSGD, x_train: torch.Tensor, y_train: torch.Tensor,
-               task: str, weight: torch.Tensor | None):
-    """A function ``step(rows) -> (weighted loss sum, correct count)`` for one batch (``rows`` None: all).
+               task: str):
+    """A function ``step(x, y, w) -> (weighted loss sum, correct count)`` for one batch; the full
+    training set (``x is x_train``) is prepared once.
 
     At this size each NumPy call costs about a microsecond whatever it computes, so the step makes few:
     each layer's weight and bias live side by side in one matrix [W | b] (the model's tensors become
@@ -66,34 +67,39 @@ def numpy_step(model: torch.nn.Module, optimizer: PlainSGD, x_train: torch.Tenso
     gradients = _augmented_views(gradient, model)
     activation = ACTIVATION_FUNCTIONS[model.activation_name]
     is_relu = model.activation_name == "relu"
-    x_all = np.concatenate([x_train.numpy(), np.ones((len(x_train), 1), flat.dtype)], axis=1)
-    y_all = y_train.numpy()
-    w_all = None if weight is None else weight.numpy()
-    labels_all = y_all >= 0.5 if task == "binary" else y_all  # what a correct prediction must equal
     group = optimizer.param_groups[0]
     buffers: dict[int, tuple[list[np.ndarray], list[np.ndarray]]] = {}  # per batch size
 
-    def step(rows: torch.Tensor | None) -> tuple[float, int]:
-        if rows is None:
-            x, y, w, labels = x_all, y_all, w_all, labels_all
+    def augmented_input(x: np.ndarray) -> np.ndarray:
+        """[x, 1], in the input buffer for this batch size."""
+        if len(x) not in buffers:  # inputs [x, 1], weighted sums z, and hidden outputs [a, 1]
+            buffers[len(x)] = ([np.ones((len(x), layer.shape[1]), flat.dtype) for layer in layers],
+                               [np.empty((len(x), layer.shape[0]), flat.dtype) for layer in layers])
+        inputs = buffers[len(x)][0]
+        inputs[0][:, :-1] = x
+        return inputs[0]
+
+    whole = (augmented_input(x_train.numpy()), y_train.numpy())
+    whole_labels = whole[1] >= 0.5 if task == "binary" else whole[1]  # what a correct prediction equals
+
+    def step(x_batch: torch.Tensor, y_batch: torch.Tensor, w_batch: torch.Tensor | None) -> tuple[float, int]:
+        if x_batch is x_train:
+            x, y, labels = whole[0], whole[1], whole_labels
         else:
-            index = rows.numpy()
-            x, y, w, labels = x_all[index], y_all[index], None if w_all is None else w_all[index], labels_all[index]
+            x, y = augmented_input(x_batch.numpy()), y_batch.numpy()
+            labels = y >= 0.5 if task == "binary" else y
+        w = None if w_batch is None else w_batch.numpy()
         n = len(x)
-        if n not in buffers:  # weighted sums z, and hidden outputs [a, 1] with their column of ones
-            buffers[n] = ([np.empty((n, layer.shape[0]), flat.dtype) for layer in layers],
-                          [np.ones((n, layer.shape[0] + 1), flat.dtype) for layer in layers[:-1]])
-        sums, hidden = buffers[n]
-        # forward: z = [a_prev, 1] [W | b]^T, a = f(z)
-        inputs = [x]
+        layer_inputs, sums = buffers[n]
+        # forward: z = [a_prev, 1] [W | b]^T, a = f(z), written into the next layer's input [a, 1]
+        inputs = layer_inputs  # inputs[0] is x
         for k, layer in enumerate(layers):
-            z = np.dot(inputs[-1], layer.T, out=sums[k])
+            z = np.dot(inputs[k], layer.T, out=sums[k])
             if k < len(layers) - 1:
                 if is_relu:
-                    np.maximum(z, 0, out=hidden[k][:, :-1])
+                    np.maximum(z, 0, out=inputs[k + 1][:, :-1])
                 else:
-                    hidden[k][:, :-1] = activation.function(z)
-                inputs.append(hidden[k])
+                    inputs[k + 1][:, :-1] = activation.function(z)
         logits = sums[-1]
         # loss and dL/dlogits (times n for the unweighted binary loss: the update divides by n)
         scale = 1.0

@@ -35,6 +35,18 @@ def check_finite(table: Table, where: str) -> None:
                             "remove or fill it first")
 
 
+def _column_scaling(column: np.ndarray, scale: str) -> tuple[float, float]:
+    """(offset, divisor) so that (x - offset) / divisor is standardised or min-max scaled."""
+    if scale == "standard":
+        low, spread = float(column.mean()), float(column.std())
+    elif scale == "minmax":
+        low = float(column.min())
+        spread = float(column.max()) - low
+    else:
+        return 0.0, 1.0
+    return low, spread if spread > 0 else 1.0  # a constant column stays constant, no division by zero
+
+
 def as_table(values: Any, feature_names: list[str]) -> Table:
     """Accept what users pass to ``predict``: a DataFrame, a dict of columns, or rows (array or lists)
     in training column order. Returns the feature columns by name."""
@@ -100,50 +112,59 @@ class Preprocessor:
 
     @classmethod
     def fit(cls, table: Table, scale: str = "none", unknown_categories: str = "error") -> Preprocessor:
+        """Learn the columns' kinds, the categories and (``scale``) each numeric column's offset and
+        divisor, one column at a time: no encoded copy of the data is made here."""
         features: list[dict[str, Any]] = []
+        offset: list[float] = []
+        divisor: list[float] = []
         for name, column in table.items():
             if is_numeric(column):
                 features.append({"name": name, "kind": "numeric"})
+                low, spread = _column_scaling(column, scale)
+                offset.append(low)
+                divisor.append(spread)
             else:
-                features.append({"name": name, "kind": "categorical",
-                                 "categories": sorted(set(column.tolist()))})
-        processor = cls(features, "none", unknown_categories=unknown_categories)
-        encoded = processor.transform(table)
-        numeric = np.array(processor._numeric_mask())
-        offset = np.zeros(encoded.shape[1])
-        divisor = np.ones(encoded.shape[1])
-        if scale == "standard":
-            offset[numeric] = encoded[:, numeric].mean(axis=0)
-            divisor[numeric] = encoded[:, numeric].std(axis=0)
-        elif scale == "minmax":
-            offset[numeric] = encoded[:, numeric].min(axis=0)
-            divisor[numeric] = encoded[:, numeric].max(axis=0) - offset[numeric]
-        divisor[divisor == 0] = 1.0  # a constant column stays constant instead of dividing by zero
-        processor.scale, processor.offset, processor.divisor = scale, offset.tolist(), divisor.tolist()
-        return processor
+                categories = sorted(set(column.tolist()))
+                features.append({"name": name, "kind": "categorical", "categories": categories})
+                offset += [0.0] * len(categories)  # one-hot columns stay 0/1
+                divisor += [1.0] * len(categories)
+        return cls(features, scale, offset, divisor, unknown_categories)
 
-    def _numeric_mask(self) -> list[bool]:
-        mask: list[bool] = []
-        for feature in self.features:
-            mask += [False] * len(feature["categories"]) if feature["kind"] == "categorical" else [True]
-        return mask
+    @property
+    def all_numeric(self) -> bool:
+        return all(feature["kind"] == "numeric" for feature in self.features)
+
+    def transform_matrix(self, matrix: np.ndarray, dtype: Any = np.float32) -> np.ndarray:
+        """:meth:`transform` for a numeric matrix in training column order, without copying it when it
+        already has ``dtype`` and no scaling applies (the scikit-learn estimators' arrays)."""
+        check_finite({"X": matrix.reshape(-1)}, "input")
+        encoded = matrix.astype(dtype, copy=False)
+        if self.scale != "none":
+            encoded = (encoded - np.asarray(self.offset, dtype=dtype)) / np.asarray(self.divisor, dtype=dtype)
+        return encoded
 
     def transform(self, table: Table, dtype: Any = np.float32) -> np.ndarray:
-        """Encode a table with the training columns into a matrix of ``dtype``."""
-        parts = []
+        """Encode a table with the training columns into a matrix of ``dtype``, written in place column
+        by column (no float64 intermediate the size of the data)."""
+        check_finite({f["name"]: table[f["name"]] for f in self.features if f["kind"] == "numeric"}, "input")
+        n_rows = len(next(iter(table.values()))) if table else 0
+        encoded = np.empty((n_rows, self.n_inputs), dtype=dtype)
+        column_index = 0
         for feature in self.features:
             column = table[feature["name"]]
             if feature["kind"] == "numeric":
                 if not is_numeric(column):
                     raise DataError(f"column '{feature['name']}' was numeric in training but holds text now")
-                parts.append(column.astype(np.float64)[:, None])
+                encoded[:, column_index] = column
+                column_index += 1
             else:
-                parts.append(self._one_hot(feature, column))
-        check_finite({f["name"]: table[f["name"]] for f in self.features if f["kind"] == "numeric"}, "input")
-        encoded = np.concatenate(parts, axis=1) if parts else np.zeros((0, 0))
+                width = len(feature["categories"])
+                encoded[:, column_index:column_index + width] = self._one_hot(feature, column)
+                column_index += width
         if self.scale != "none":
-            encoded = (encoded - np.asarray(self.offset)) / np.asarray(self.divisor)
-        return encoded.astype(dtype, copy=False)
+            encoded -= np.asarray(self.offset, dtype=dtype)
+            encoded /= np.asarray(self.divisor, dtype=dtype)
+        return encoded
 
     def _one_hot(self, feature: dict[str, Any], column: np.ndarray) -> np.ndarray:
         categories = feature["categories"]
@@ -205,12 +226,19 @@ class TargetEncoder:
     def encode(self, target: np.ndarray) -> np.ndarray:
         if self.task == "regression":
             return target.astype(np.float32)
+        classes = np.asarray(self.classes)
+        if classes.dtype.kind in "biuf" and target.dtype.kind in "biuf":  # numbers: a binary search each
+            codes = np.minimum(np.searchsorted(classes, target), len(classes) - 1)
+            if np.array_equal(classes[codes], target):
+                return codes.astype(np.float32) if self.task == "binary" else codes.astype(np.int64)
         index = {label: i for i, label in enumerate(self.classes or [])}
-        keys = [int(v) if isinstance(v, float) and v.is_integer() else v for v in target.tolist()]
-        unknown = sorted({str(k) for k in keys if k not in index})
+        # Look up each distinct value once (a million rows hold a handful of labels).
+        distinct, inverse = np.unique(target, return_inverse=True)
+        keys = [int(v) if isinstance(v, float) and v.is_integer() else v for v in distinct.tolist()]
+        unknown = [str(key) for key in keys if key not in index]
         if unknown:
             raise DataError(f"the target has labels unseen in training: {', '.join(unknown[:5])}")
-        codes = np.array([index[k] for k in keys], dtype=np.int64)
+        codes = np.array([index[key] for key in keys], dtype=np.int64)[inverse.reshape(-1)]
         return codes.astype(np.float32) if self.task == "binary" else codes
 
     def decode(self, codes: np.ndarray) -> np.ndarray:

@@ -193,7 +193,10 @@ def fit_dataset(config: Config, dataset: Dataset, *, state: TrainingState | None
     if state is None:
         torch.manual_seed(config.seed)
         state = new_training_state(_build_module(config, dataset).to(device), config)
-    return _train_and_save(config, dataset, state, None, device, verbose, list(callbacks), {}), state
+    # The estimators report their own scores: final metrics on every training row would only cost time.
+    run = _train_and_save(config, dataset, state, None, device, verbose, list(callbacks), {},
+                          score_training_rows=False)
+    return run, state
 
 
 def load(path: str | Path) -> TrainedModel:
@@ -260,7 +263,9 @@ def new_training_state(module: MLP, config: Config) -> TrainingState:
 
 
 def _tensors(x: np.ndarray, y: np.ndarray, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
-    """Rows as tensors; float targets (binary, regression) in the features' precision."""
+    """Rows as tensors; float targets (binary, regression) in the features' precision. Read-only arrays
+    (a memory map, say) are copied: torch tensors are writable."""
+    x, y = (array if array.flags.writeable else array.copy() for array in (x, y))
     y_tensor = torch.from_numpy(y)
     if y_tensor.is_floating_point():
         y_tensor = y_tensor.to(torch.from_numpy(x).dtype)
@@ -269,7 +274,8 @@ def _tensors(x: np.ndarray, y: np.ndarray, device: torch.device) -> tuple[torch.
 
 def _train_and_save(config: Config, dataset: Dataset, state: TrainingState, run_dir: Path | None,
                     device: torch.device, verbose: bool, extra: list[Callback],
-                    early_stopping_state: dict[str, Any], initial_test_loss: float | None = None) -> Run:
+                    early_stopping_state: dict[str, Any], initial_test_loss: float | None = None,
+                    score_training_rows: bool = True) -> Run:
     training = config.training
     n_classes = len(dataset.classes) if dataset.classes else None
     x_train, y_train = _tensors(dataset.x_train, dataset.y_train, device)
@@ -310,7 +316,7 @@ def _train_and_save(config: Config, dataset: Dataset, state: TrainingState, run_
             atomic_write_text(run_dir / "history.json", json.dumps(_finite(state.history), indent=1))
         raise
     metrics = {name: evaluate_split(state.model, x, y, dataset.task, n_classes)
-               for name, (x, y) in splits.items()}
+               for name, (x, y) in splits.items() if name != "train" or score_training_rows}
     meta = writer.save(state, metrics)
     model = TrainedModel(state.model.eval(), dataset.task, dataset.classes, dataset.preprocessor, meta)
     return Run(model, state.history, metrics, config, run_dir, initial_test_loss, state.stop_reason)

@@ -1,0 +1,149 @@
+"""The fast paths: the hand-derived backward pass against autograd, the NumPy training step against
+the autograd path, when each applies, chunked inference, lazy imports, and the benchmarks in tiny size."""
+
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import torch
+
+import mlplab
+from mlplab import backprop
+from mlplab.fastpath import PlainSGD, applies
+from mlplab.model import ACTIVATIONS, MLP, compute_loss
+
+
+def layers_of(model):
+    return [(layer.weight.detach().numpy(), layer.bias.detach().numpy()) for layer in model.linears]
+
+
+@pytest.mark.parametrize("activation", sorted(ACTIVATIONS))
+@pytest.mark.parametrize(("task", "sizes"), [("binary", [3, [4], 1]), ("multiclass", [3, [5, 4], 3]),
+                                             ("regression", [2, [6, 3, 4], 1])])
+def test_hand_derived_gradients_equal_autograd(activation, task, sizes):
+    torch.manual_seed(0)
+    model = MLP(*sizes, activation=activation, dtype="float64")
+    x = torch.randn(7, sizes[0], dtype=torch.float64)
+    y = {"binary": torch.randint(0, 2, (7,)).double(), "multiclass": torch.randint(0, 3, (7,)),
+         "regression": torch.randn(7, dtype=torch.float64)}[task]
+    weight = torch.rand(7, dtype=torch.float64)
+    for w in (None, weight):
+        model.zero_grad()
+        loss = compute_loss(model(x), y, task, w)
+        loss.backward()
+        result = backprop.forward(layers_of(model), x.numpy(), activation)
+        our_loss, logit_gradient = backprop.loss_and_gradient(result.logits, y.numpy(), task,
+                                                              None if w is None else w.numpy())
+        gradients = backprop.backward(layers_of(model), result, logit_gradient, activation)
+        assert our_loss == pytest.approx(loss.item(), abs=1e-9)
+        for layer, (weight_gradient, bias_gradient) in zip(model.linears, gradients):
+            np.testing.assert_allclose(weight_gradient, layer.weight.grad.numpy(), atol=1e-6)
+            np.testing.assert_allclose(bias_gradient, layer.bias.grad.numpy(), atol=1e-6)
+
+
+CASES = [
+    {},  # the tutorial
+    {"model.activation": "tanh", "model.hidden_sizes": [8, 8]},
+    {"model.activation": "elu", "training.batch_size": 16, "training.weight_decay": 0.01},
+    {"model.activation": "sigmoid", "training.learning_rate": 0.5, "data.dataset": "blobs", "data.n_classes": 4},
+    {"model.activation": "softplus", "data.dataset": "linear", "training.batch_size": 32},
+    {"model.activation": "leaky_relu", "data.dataset": "moons", "data.val_fraction": 0.2},
+    {"model.activation": "selu", "model.hidden_sizes": [4, 4, 4]},
+    {"model.activation": "silu", "model.hidden_sizes": [6]},
+    {"model.activation": "identity", "model.hidden_sizes": [3]},
+]
+
+
+def case_id(case: dict) -> str:
+    return ",".join(f"{key.split('.')[-1]}={value}" for key, value in case.items()) or "tutorial"
+
+
+@pytest.mark.parametrize("settings", CASES, ids=case_id)
+def test_numpy_step_matches_the_autograd_path(settings):
+    runs = {}
+    for fast in (True, False):
+        config = mlplab.Config()
+        config.training.epochs = 300
+        for key, value in settings.items():
+            config.set(key, value)
+        config.training.fast_path = fast
+        runs[fast] = mlplab.train(config, save=False)
+    assert isinstance(runs[True].model.meta, dict)
+    fast_losses = [r["train_loss"] for r in runs[True].history]
+    slow_losses = [r["train_loss"] for r in runs[False].history]
+    np.testing.assert_allclose(fast_losses, slow_losses, rtol=0, atol=1e-5)
+    for name, tensor in runs[False].model.module.state_dict().items():
+        torch.testing.assert_close(runs[True].model.module.state_dict()[name], tensor, rtol=1e-4, atol=1e-5)
+
+
+@pytest.mark.parametrize("task", ["binary", "multiclass"])
+def test_numpy_step_with_sample_weights_matches_autograd(task):
+    from mlplab.data import build_dataset
+    from mlplab.preprocess import TargetEncoder
+    from mlplab.run import fit_dataset
+
+    rs = np.random.RandomState(0)
+    X, y = rs.normal(size=(60, 3)), rs.randint(0, 2 if task == "binary" else 3, 60)
+    weights = rs.uniform(0.1, 3, 60)
+    losses, optimizers = {}, {}
+    for fast in (True, False):
+        config = mlplab.Config.from_dict({"model": {"hidden_sizes": [5]},
+                                          "training": {"epochs": 100, "learning_rate": 0.1, "fast_path": fast}})
+        target = TargetEncoder(task, sorted(set(y.tolist())))
+        dataset = build_dataset(config, X, y, None, None, {"name": "arrays"}, target, weights)
+        run, state = fit_dataset(config, dataset)
+        losses[fast] = [record["train_loss"] for record in run.history]
+        optimizers[fast] = state.optimizer
+    assert isinstance(optimizers[True], PlainSGD) and isinstance(optimizers[False], torch.optim.SGD)
+    np.testing.assert_allclose(losses[True], losses[False], rtol=0, atol=1e-5)
+
+
+def test_fast_path_selection():
+    cpu = torch.device("cpu")
+    assert applies(mlplab.Config(), cpu)
+    for key, value in [("training.momentum", 0.9), ("training.optimizer", "adam"), ("model.dropout", 0.1),
+                       ("training.schedule", "step"), ("training.l1", 0.01), ("training.clip_grad", 1.0),
+                       ("model.activation", "gelu"), ("training.fast_path", False)]:
+        config = mlplab.Config()
+        config.set(key, value)
+        assert not applies(config, cpu), key
+    assert not applies(mlplab.Config(), torch.device("meta"))
+    run = mlplab.train(mlplab.Config.from_dict({"training": {"epochs": 5, "momentum": 0.5}}), save=False)
+    assert run.history[-1]["epoch"] == 5  # fell back to torch.optim.SGD silently
+
+
+def test_fast_path_checkpoints_resume_identically(tmp_path):
+    config = mlplab.Config.from_dict({"training": {"epochs": 40, "batch_size": 16, "checkpoint_every": 10}})
+    full = mlplab.train(config, out=tmp_path / "full")
+    config.training.epochs = 20
+    mlplab.train(config, out=tmp_path / "part")
+    resumed = mlplab.resume(tmp_path / "part", epochs=40)
+    assert resumed.history == full.history
+    saved = torch.load(tmp_path / "part" / "model.pt")
+    assert all(tensor.is_contiguous() for tensor in saved.values())
+
+
+def test_chunked_inference_equals_one_pass(tutorial_run):
+    x = np.random.RandomState(0).normal(size=(20_000, 2))
+    ours = tutorial_run.model.predict_proba(x)[:, 1]
+    with torch.no_grad():
+        logits = tutorial_run.model.module(torch.tensor(x, dtype=torch.float32)).double()
+    np.testing.assert_allclose(ours, torch.sigmoid(logits).squeeze(-1).numpy(), rtol=1e-6)
+
+
+def test_cli_start_up_does_not_import_torch():
+    code = ("import sys, mlplab, mlplab.cli; mlplab.cli.build_parser(); "
+            "print('torch' in sys.modules, 'sklearn' in sys.modules)")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert result.stdout.split() == ["False", "False"]
+
+
+def test_benchmarks_run_in_tiny_size(capsys):
+    from mlplab import bench
+
+    rows = bench.run("tiny")
+    assert {row.task.split()[0] for row in rows} >= {"tutorial", "end", "mlplab", "train", "inference", "peak"}
+    assert all(row.mlplab_value > 0 for row in rows)
+    out = capsys.readouterr().out
+    assert "ratio" in out and "loss curves differ by at most" in out

@@ -92,6 +92,8 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--force", action="store_true", help="replace a run already in --out")
     train.add_argument("--resume", metavar="RUN", help="continue RUN from its last checkpoint")
     train.add_argument("--quiet", action="store_true", help="print only the run folder")
+    train.add_argument("--plots", action="store_true", help="write the standard figures into the run folder")
+    train.add_argument("--format", default="png", help="figure format for --plots: png, svg or pdf")
 
     predict = commands.add_parser("predict", help="predict with a trained run or a plain state_dict")
     predict.add_argument("run", nargs="?", help="run folder or checkpoint file")
@@ -112,6 +114,26 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("run")
     evaluate.add_argument("--data", required=True, help="CSV/Parquet/.npz with the features and target")
     evaluate.add_argument("--target", help="target column (default: the one used in training)")
+    plot = commands.add_parser("plot", help="draw a figure into a file (matplotlib)",
+                               description="Figures: data, boundary RUN, history RUN, activations, network RUN, "
+                                           "neurons RUN, animate RUN.")
+    plot.add_argument("kind", choices=["data", "boundary", "history", "activations", "network", "neurons",
+                                       "animate"])
+    plot.add_argument("run", nargs="?", help="run folder (data: optional, draws the run's data)")
+    plot.add_argument("--out", help="output file (default: in the run folder, or ./KIND.FORMAT)")
+    plot.add_argument("--format", default="png", help="png, svg or pdf (default png)")
+    plot.add_argument("--features", nargs=2, metavar="NAME", help="boundary: the two inputs spanning the plane")
+    plot.add_argument("--pca", action="store_true", help="boundary: span the plane by 2 principal components")
+    for flag in ("--dataset", "--data", "--target", "--n-train", "--noise", "--classes", "--seed"):
+        _, key, kind, help_text = next(row for row in TRAIN_FLAGS if row[0] == flag)
+        plot.add_argument(flag, dest=key, type=kind, default=None, help=f"data: {help_text}")
+
+    explain = commands.add_parser("explain", help="one sample through the network, forward and backward")
+    explain.add_argument("run", help="run folder or checkpoint")
+    explain.add_argument("values", nargs="*", type=float, help="the sample's feature values (after --)")
+    explain.add_argument("--label", help="the sample's true label (default: the model's prediction)")
+    explain.add_argument("--lr", type=float, help="learning rate of the SGD step shown (default: the run's)")
+
     bench = commands.add_parser("bench", help="benchmark mlplab beside its peers (needs scikit-learn)")
     bench.add_argument("--quick", action="store_true", help="a ~1-minute version (smaller data, fewer repeats)")
     bench.add_argument("--only", nargs="+", metavar="TASK", help="tutorial, startup and/or large")
@@ -127,7 +149,20 @@ def _version() -> str:
 
 def main(argv: list[str] | None = None) -> None:
     parser = build_parser()
+    argv = list(sys.argv[1:] if argv is None else argv)
+    # Values after `--` are one row of features (negative numbers included). They are split off here:
+    # argparse cannot place them after options when the command also has a RUN positional.
+    tail: list[str] = []
+    if "--" in argv:
+        argv, tail = argv[:argv.index("--")], argv[argv.index("--") + 1:]
     args = parser.parse_args(argv)
+    if tail:
+        if not hasattr(args, "values"):
+            fail(f"`{args.command or 'mlplab'}` takes no values after `--`")
+        try:
+            args.values = [*args.values, *map(float, tail)]
+        except ValueError:
+            fail(f"the values after `--` must be numbers, got {' '.join(tail)}")
     if args.command is None:
         parser.print_help()
         raise SystemExit(0)

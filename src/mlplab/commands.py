@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from .cli import TRAIN_FLAGS, config_from_args, write_rows
-from .config import MlplabError
+from .config import Config, MlplabError
 
 TUTORIAL_POINT = [-1.0, 1.0]  # the tutorial asks for P(label 1) at this point after reloading
 
@@ -27,12 +27,27 @@ def train(args: argparse.Namespace) -> None:
                               f"(drop {', '.join(given)})")
         run = resume(args.resume, epochs=getattr(args, "training.epochs"), verbose=verbose)
     else:
-        run = train_run(config_from_args(args), out=args.out, force=args.force, verbose=verbose)
+        config = config_from_args(args)
+        if args.plots:
+            from .report import figure_path
+
+            figure_path(Path("."), "check", args.format)  # a bad --format is refused before training
+            from .plots import require_pyplot
+
+            require_pyplot()  # and so is a missing matplotlib
+        run = train_run(config, out=args.out, force=args.force, verbose=verbose)
+    figures = []
+    if args.plots:
+        from .report import write_figures
+
+        figures = write_figures(run.path, args.format)
     if not verbose:
         print(run.path)
         return
     print(summarise_metrics(run.metrics))
     print(f"Run saved to {run.path}: checkpoint.pt, model.pt, history.json, config.toml, run.json")
+    if figures:
+        print("Figures: " + ", ".join(path.name for path in figures))
     config = run.config
     if config.data.path is None and config.data.dataset == "xor-blobs":
         reloaded = load(run.path)
@@ -244,3 +259,82 @@ def bench(args: argparse.Namespace) -> None:
     if unknown:
         raise MlplabError(f"--only takes {', '.join(TASKS)}; got {', '.join(unknown)}")
     run("quick" if args.quick else "full", tuple(args.only or TASKS), args.output)
+
+
+def plot(args: argparse.Namespace) -> None:
+    from . import plots
+    from .report import figure_path, load_run
+
+    folder = Path(args.run) if args.run else None
+    needs_run = args.kind not in ("data", "activations")
+    if needs_run and folder is None:
+        raise MlplabError(f"plot {args.kind} needs a run folder: mlplab plot {args.kind} RUN")
+    out_folder = folder if folder is not None and folder.is_dir() else Path(".")
+    out = Path(args.out) if args.out else figure_path(out_folder, args.kind, args.format)
+    if args.kind == "activations":
+        written = [plots.save(plots.plot_activations(), out)]
+    elif args.kind == "data" and folder is None:
+        written = [plots.save(_data_figure(args), out)]
+    else:
+        run = load_run(folder)
+        written = _run_figure(args, run, out)
+    for path in written:
+        print(f"wrote {path}")
+
+
+def _data_figure(args: argparse.Namespace):
+    from .data import load_dataset
+    from .plots import plot_data
+
+    config = Config()
+    for key in ("data.dataset", "data.path", "data.target", "data.n_train", "data.noise", "data.n_classes", "seed"):
+        if getattr(args, key) is not None:
+            config.set(key, getattr(args, key))
+    dataset = load_dataset(config.validate())
+    names = dataset.preprocessor.feature_names if dataset.preprocessor.all_numeric else None
+    return plot_data(dataset.x_train, dataset.y_train, dataset.task, dataset.classes, names,
+                     title=f"Data: {dataset.source['name']}")
+
+
+def _run_figure(args: argparse.Namespace, run, out: Path) -> list[Path]:
+    from . import plots
+
+    model = run.model
+    if args.kind == "data":
+        figure = plots.plot_data(run.dataset.x_train, run.dataset.y_train, model.task, model.classes)
+    elif args.kind == "boundary":
+        figure = plots.plot_boundary(model, run.splits, _feature_indices(model, args.features),
+                                     pca=args.pca or (args.features is None and model.module.sizes[0] > 2))
+    elif args.kind == "history":
+        figure = plots.plot_history(run.history, model.meta.get("best_epoch"))
+    elif args.kind == "network":
+        figure = plots.plot_network(model)
+    elif args.kind == "neurons":
+        figure = plots.plot_neurons(model, run.dataset.x_train)
+    else:
+        from .animation import animate
+
+        return animate(model, run.snapshots, run.history, run.dataset.x_train, run.dataset.y_train,
+                       out if args.out else out.with_name("animation.gif"))
+    return [plots.save(figure, out)]
+
+
+def _feature_indices(model, names: list[str] | None) -> tuple[int, int]:
+    if names is None:
+        return (0, 1)
+    known = model.preprocessor.feature_names if model.preprocessor.all_numeric else []
+    missing = [name for name in names if name not in known]
+    if missing:
+        raise MlplabError(f"--features: no numeric input named {', '.join(missing)}; inputs are {', '.join(known)}")
+    return known.index(names[0]), known.index(names[1])
+
+
+def explain(args: argparse.Namespace) -> None:
+    from .explain import explain as explain_sample
+    from .explain import render
+    from .run import load
+
+    model = load(args.run)
+    if not args.values:
+        raise MlplabError("give the sample's feature values after `--` (e.g. mlplab explain RUN -- -1 1)")
+    print(render(explain_sample(model, args.values, args.label, args.lr)))

@@ -81,17 +81,29 @@ class TrainedModel:
     def decision_function(self, x: Any) -> np.ndarray:
         """The network's raw outputs (logits) in float64: shape (n,) for binary and regression, (n, k)
         for multiclass."""
-        matrix = self.preprocessor.transform(as_table(x, self.feature_names))
-        device, dtype = next(self.module.parameters()).device, next(self.module.parameters()).dtype
+        parameter = next(self.module.parameters())
+        matrix = self._encode(x, np.dtype(str(parameter.dtype).replace("torch.", "")))
         self.module.eval()
-        chunks = [np.zeros((0, self.module.sizes[-1]))]
+        logits = np.empty((len(matrix), self.module.sizes[-1]))
         with torch.inference_mode():
-            # Chunks keep peak memory flat for large inputs and are faster than one huge matmul.
+            # ~8k-row chunks: faster than one huge product, and peak memory stays flat.
             for start in range(0, len(matrix), 8192):
-                chunk = torch.from_numpy(matrix[start:start + 8192]).to(device, dtype)
-                chunks.append(self.module(chunk).cpu().numpy().astype(np.float64))
-        logits = np.concatenate(chunks)
+                chunk = torch.from_numpy(matrix[start:start + 8192]).to(parameter.device)
+                logits[start:start + 8192] = self.module(chunk).cpu().numpy()
         return logits if self.task == "multiclass" else logits[:, 0]
+
+    def _encode(self, x: Any, dtype: np.dtype) -> np.ndarray:
+        """Rows as the network's input matrix: a numeric array goes straight through (no copy when its
+        dtype already fits); tables, DataFrames and text columns go through the preprocessing."""
+        if self.preprocessor.all_numeric and not hasattr(x, "columns") and not isinstance(x, dict):
+            array = np.asarray(x)
+            if array.dtype.kind in "biuf" and array.ndim in (1, 2):
+                array = array.reshape(1, -1) if array.ndim == 1 else array
+                if array.shape[1] != len(self.feature_names):
+                    raise DataError(f"expected {len(self.feature_names)} feature(s) per row "
+                                    f"({', '.join(self.feature_names)}), got {array.shape[1]}")
+                return self.preprocessor.transform_matrix(array, dtype)
+        return self.preprocessor.transform(as_table(x, self.feature_names), dtype)
 
     def predict_proba(self, x: Any) -> np.ndarray:
         """Class probabilities, shape (n, n_classes), columns in the order of ``classes``. Computed in

@@ -63,20 +63,25 @@ def numpy_step(model: torch.nn.Module, optimizer: PlainSGD, x_train: torch.Tenso
     update is one multiply and one subtract. Results go into buffers kept between epochs.
     """
     flat, layers = _augmented_parameters(model)
+    weights = [layer[:, :-1] for layer in layers]  # W without the bias column (views)
     gradient = np.zeros_like(flat)
     gradients = _augmented_views(gradient, model)
     activation = ACTIVATION_FUNCTIONS[model.activation_name]
     is_relu = model.activation_name == "relu"
+    last = len(layers) - 1
     group = optimizer.param_groups[0]
-    buffers: dict[int, tuple[list[np.ndarray], list[np.ndarray]]] = {}  # per batch size
+    # per batch size: each layer's input [a, 1] (the ones column set once), the views a of its first
+    # columns, and each layer's weighted sums z
+    buffers: dict[int, tuple[list[np.ndarray], list[np.ndarray], list[np.ndarray]]] = {}
 
     def augmented_input(x: np.ndarray) -> np.ndarray:
         """[x, 1], in the input buffer for this batch size."""
-        if len(x) not in buffers:  # inputs [x, 1], weighted sums z, and hidden outputs [a, 1]
-            buffers[len(x)] = ([np.ones((len(x), layer.shape[1]), flat.dtype) for layer in layers],
+        if len(x) not in buffers:
+            inputs = [np.ones((len(x), layer.shape[1]), flat.dtype) for layer in layers]
+            buffers[len(x)] = (inputs, [buffer[:, :-1] for buffer in inputs],
                                [np.empty((len(x), layer.shape[0]), flat.dtype) for layer in layers])
-        inputs = buffers[len(x)][0]
-        inputs[0][:, :-1] = x
+        inputs, plain, _ = buffers[len(x)]
+        plain[0][...] = x
         return inputs[0]
 
     whole = (augmented_input(x_train.numpy()), y_train.numpy())
@@ -90,17 +95,15 @@ def numpy_step(model: torch.nn.Module, optimizer: PlainSGD, x_train: torch.Tenso
             labels = y >= 0.5 if task == "binary" else y
         w = None if w_batch is None else w_batch.numpy()
         n = len(x)
-        layer_inputs, sums = buffers[n]
+        inputs, hidden, sums = buffers[n]  # inputs[0] is x
         # forward: z = [a_prev, 1] [W | b]^T, a = f(z), written into the next layer's input [a, 1]
-        inputs = layer_inputs  # inputs[0] is x
-        for k, layer in enumerate(layers):
-            z = np.dot(inputs[k], layer.T, out=sums[k])
-            if k < len(layers) - 1:
-                if is_relu:
-                    np.maximum(z, 0, out=inputs[k + 1][:, :-1])
-                else:
-                    inputs[k + 1][:, :-1] = activation.function(z)
-        logits = sums[-1]
+        for k in range(last):
+            z = np.dot(inputs[k], layers[k].T, out=sums[k])
+            if is_relu:
+                np.maximum(z, 0, out=hidden[k + 1])
+            else:
+                hidden[k + 1][...] = activation.function(z)
+        logits = np.dot(inputs[last], layers[last].T, out=sums[last])
         # loss and dL/dlogits (times n for the unweighted binary loss: the update divides by n)
         scale = 1.0
         if task == "binary" and w is None:
@@ -110,11 +113,11 @@ def numpy_step(model: torch.nn.Module, optimizer: PlainSGD, x_train: torch.Tenso
             loss, dz = loss_and_gradient(logits, y, task, w)
         correct = _correct(logits, labels, task)
         # backward: dL/d[W | b] = dz^T [a_prev, 1], dz_prev = (dz W) * f'(z_prev)
-        for k in range(len(layers) - 1, -1, -1):
+        for k in range(last, 0, -1):
             np.dot(dz.T, inputs[k], out=gradients[k])
-            if k > 0:
-                dz = np.dot(dz, layers[k][:, :-1])
-                np.multiply(dz, activation.derivative(sums[k - 1], inputs[k][:, :-1]), out=dz)
+            dz = np.dot(dz, weights[k])
+            np.multiply(dz, activation.derivative(sums[k - 1], hidden[k]), out=dz)
+        np.dot(dz.T, inputs[0], out=gradients[0])
         # SGD on every parameter at once: p <- p - lr (g + weight_decay p)
         np.multiply(gradient, group["lr"] * scale, out=gradient)
         if group["weight_decay"]:

@@ -12,13 +12,16 @@ from mlplab import config, data, estimator, model, run
 README = Path(__file__).parents[1] / "README.md"
 
 
-def test_readme_python_example_runs(tmp_path, monkeypatch, capsys):
+def test_readme_python_examples_run(tmp_path, monkeypatch, capsys):
     monkeypatch.chdir(tmp_path)
-    block = re.search(r"```python\n(.*?)```", README.read_text(), re.S).group(1)
-    exec(compile(block, "README.md", "exec"), {})
+    first, *others = re.findall(r"```python\n(.*?)```", README.read_text(), re.S)
+    exec(compile(first, "README.md", "exec"), {})
     printed = capsys.readouterr().out.splitlines()
     assert printed[0] == "1.0"
     assert printed[-1] == "[1 0]"
+    for block in others:
+        exec(compile(block, "README.md", "exec"), {})
+    assert (tmp_path / "wine.pt").is_file()
 
 
 @pytest.mark.parametrize("module", [mlplab, config, data, estimator, model, run], ids=lambda m: m.__name__)

@@ -174,3 +174,15 @@ def test_predict_features_that_do_not_match_training(cli, tmp_path):
     assert code == 2 and "text (categorical) features" in err
     with pytest.raises(mlplab.DataError, match="expected 3 feature"):
         mlplab.load(tmp_path / "run").predict([[1.0, 2.0]])
+
+
+def test_nan_at_predict_is_refused_with_its_column_and_row(tutorial_run):
+    rows = np.array([[0.0, 1.0], [1.0, np.inf], [2.0, 2.0]])
+    with pytest.raises(mlplab.DataError, match="column 'x2' has a NaN or infinite value \\(row 2\\)"):
+        tutorial_run.model.predict(rows)
+    with pytest.raises(mlplab.DataError, match="column 'x1' has a NaN"):
+        tutorial_run.model.predict({"x1": [np.nan], "x2": [1.0]})
+    from mlplab.preprocess import all_finite
+
+    assert all_finite(np.full(4, 1e308))  # the sum overflows although every value is finite
+    assert not all_finite(np.array([1.0, np.nan])) and all_finite(np.arange(5))

@@ -27,12 +27,24 @@ def is_numeric(column: np.ndarray) -> bool:
     return column.dtype.kind in "biuf"
 
 
+def all_finite(values: np.ndarray) -> bool:
+    """One cheap pass: a NaN or infinity makes the sum non-finite; only a sum that overflowed from
+    finite values needs the exact, element-wise check."""
+    if values.dtype.kind in "biu":
+        return True
+    with np.errstate(over="ignore", invalid="ignore"):
+        total = values.sum()
+    return bool(np.isfinite(total)) or bool(np.all(np.isfinite(values)))
+
+
+def not_finite_error(where: str, name: str, row: int) -> DataError:
+    return DataError(f"{where}: column '{name}' has a NaN or infinite value (row {row + 1}); remove or fill it first")
+
+
 def check_finite(table: Table, where: str) -> None:
     for name, column in table.items():
-        if is_numeric(column) and not np.all(np.isfinite(column)):
-            row = int(np.flatnonzero(~np.isfinite(column))[0])
-            raise DataError(f"{where}: column '{name}' has a NaN or infinite value (row {row + 1}); "
-                            "remove or fill it first")
+        if is_numeric(column) and not all_finite(column):
+            raise not_finite_error(where, name, int(np.flatnonzero(~np.isfinite(column))[0]))
 
 
 def _column_scaling(column: np.ndarray, scale: str) -> tuple[float, float]:
@@ -137,7 +149,9 @@ class Preprocessor:
     def transform_matrix(self, matrix: np.ndarray, dtype: Any = np.float32) -> np.ndarray:
         """:meth:`transform` for a numeric matrix in training column order, without copying it when it
         already has ``dtype`` and no scaling applies (the scikit-learn estimators' arrays)."""
-        check_finite({"X": matrix.reshape(-1)}, "input")
+        if not all_finite(matrix):
+            row, column = np.argwhere(~np.isfinite(matrix))[0]
+            raise not_finite_error("input", self.feature_names[column], int(row))
         encoded = matrix.astype(dtype, copy=False)
         if self.scale != "none":
             encoded = (encoded - np.asarray(self.offset, dtype=dtype)) / np.asarray(self.divisor, dtype=dtype)

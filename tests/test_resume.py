@@ -88,3 +88,16 @@ def test_divergence_keeps_the_last_good_checkpoint(cli, tmp_path):
     assert all(torch.isfinite(t).all() for t in model.module.state_dict().values())
     history = json.loads((tmp_path / "r" / "history.json").read_text())
     assert history[-1]["train_loss"] is None  # inf is written as null: JSON has no inf
+
+
+def test_resume_keeps_the_snapshots_taken_before(tmp_path):
+    config = mlplab.Config.from_dict({"training": {"epochs": 40, "snapshot_every": 10, "checkpoint_every": 20}})
+    mlplab.train(config, out=tmp_path / "full")
+    config.training.epochs = 20
+    mlplab.train(config, out=tmp_path / "part")
+    mlplab.resume(tmp_path / "part", epochs=40)
+    resumed = torch.load(tmp_path / "part" / "snapshots.pt", weights_only=True)
+    full = torch.load(tmp_path / "full" / "snapshots.pt", weights_only=True)
+    assert [s["epoch"] for s in resumed] == [s["epoch"] for s in full] == [10, 20, 30, 40]
+    for ours, theirs in zip(resumed, full):
+        assert all(torch.equal(ours["weights"][name], theirs["weights"][name]) for name in theirs["weights"])

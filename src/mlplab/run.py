@@ -189,6 +189,9 @@ def resume(path: str | Path, *, epochs: int | None = None, verbose: bool = False
     torch.set_rng_state(saved["torch_rng"])
     state.epoch, state.history = int(saved["epoch"]), json.loads(saved["history"])
     state.best_epoch, state.seconds = saved.get("best_epoch"), float(saved.get("seconds", 0.0))
+    if (run_dir / "snapshots.pt").is_file():  # keep the snapshots taken before the interruption
+        recorded = torch.load(run_dir / "snapshots.pt", weights_only=True)
+        state.snapshots = [snapshot for snapshot in recorded if snapshot["epoch"] <= state.epoch]
     if verbose:
         print(f"Resuming {run_dir} at epoch {state.epoch} of {config.training.epochs}")
     return _train_and_save(config, dataset, state, run_dir, device, verbose, list(callbacks),

@@ -187,6 +187,9 @@ def entry() -> None:
     try:
         main()
         code = 0
+    except BrokenPipeError:  # `mlplab runs | head`: the reader left; say nothing more
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        code = 1
     except SystemExit as exit_:
         code = exit_.code if isinstance(exit_.code, int) else (0 if exit_.code is None else 1)
         if not isinstance(exit_.code, (int, type(None))):

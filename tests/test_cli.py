@@ -89,6 +89,9 @@ def test_bad_toml_files(cli, tmp_path):
     (tmp_path / "unknown.toml").write_text("[training]\nlearnin_rate = 0.1\n")
     code, _, err = cli("train", "--config", tmp_path / "unknown.toml")
     assert code == 2 and "training.learnin_rate is not a setting" in err and "learning_rate" in err
+    (tmp_path / "table.toml").write_text("[trainng]\nepochs = 3\n")
+    code, _, err = cli("train", "--config", tmp_path / "table.toml")
+    assert code == 2 and "trainng is not a setting" in err and "[training]" in err
 
 
 def test_an_existing_run_is_not_overwritten_without_force(cli, tmp_path):

@@ -258,10 +258,13 @@ class Config:
         section = getattr(self, section_name) if section_name in _SECTIONS else self
         if section_name and section_name not in _SECTIONS:
             raise ConfigError(key, f"is not a setting; sections are {', '.join(_SECTIONS)}")
-        known = {spec.name: spec for spec in dataclasses.fields(section)} if section is not self else {
-            "seed": None}
-        if name not in known:
-            raise ConfigError(key, f"is not a setting; known: {', '.join(sorted(known))}")
+        if section is self:
+            if name != "seed":
+                raise ConfigError(key, f"is not a setting; the top level holds seed and the tables "
+                                       f"{', '.join(f'[{table}]' for table in _SECTIONS)}")
+        elif name not in {spec.name for spec in dataclasses.fields(section)}:
+            known = sorted(spec.name for spec in dataclasses.fields(section))
+            raise ConfigError(key, f"is not a setting; known: {', '.join(known)}")
         if isinstance(value, tuple):
             value = list(value)
         if isinstance(value, float) and value.is_integer() and isinstance(getattr(section, name), int) \

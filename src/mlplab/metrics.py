@@ -86,7 +86,8 @@ def probabilities_from_logits(logits: np.ndarray, task: str) -> np.ndarray:
     probabilities keep the order of the logits and rows sum to 1."""
     logits = logits.astype(np.float64, copy=False)
     if task == "binary":
-        return np.exp(-np.logaddexp(0.0, -logits.reshape(-1)))  # sigmoid without overflow
+        with np.errstate(over="ignore"):  # e^-z overflows to inf for z < -709: the sigmoid is then 0
+            return 1.0 / (1.0 + np.exp(-logits.reshape(-1)))
     if task == "multiclass":
         shifted = np.exp(logits - logits.max(axis=1, keepdims=True))
         return shifted / shifted.sum(axis=1, keepdims=True)

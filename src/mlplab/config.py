@@ -273,17 +273,6 @@ class Config:
         setattr(section, name, value)
 
 
-def describe_settings() -> list[tuple[str, Any, str]]:
-    """(dotted key, default, help) for every setting: the reference table in the README and ``--help``."""
-    rows: list[tuple[str, Any, str]] = [("seed", 0, "seeds data generation, splits and weights")]
-    defaults = Config()
-    for section_name in _SECTIONS:
-        section = getattr(defaults, section_name)
-        for spec in dataclasses.fields(section):
-            rows.append((f"{section_name}.{spec.name}", getattr(section, spec.name), spec.metadata["doc"]))
-    return rows
-
-
 # --- TOML ------------------------------------------------------------------------------------------
 
 def _toml_value(value: Any) -> str:

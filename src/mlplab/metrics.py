@@ -8,10 +8,8 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["classification_metrics", "confusion_matrix", "evaluate", "regression_metrics", "roc_auc"]
-
-# The metric each task's model selection looks at, and whether larger is better.
-HEADLINE = {"binary": ("accuracy", True), "multiclass": ("accuracy", True), "regression": ("r2", True)}
+__all__ = ["classification_metrics", "confusion_matrix", "evaluate", "predicted_indices", "probabilities_from_logits",
+           "regression_metrics", "roc_auc", "task_loss"]
 
 
 def predicted_indices(probabilities: np.ndarray) -> np.ndarray:

@@ -147,3 +147,8 @@ def test_benchmarks_run_in_tiny_size(capsys):
     assert all(row.mlplab_value > 0 for row in rows)
     out = capsys.readouterr().out
     assert "ratio" in out and "loss curves differ by at most" in out
+
+
+def test_bench_command_refuses_unknown_tasks(cli):
+    code, _, err = cli("bench", "--only", "nope")
+    assert code == 2 and "--only takes tutorial, startup, large; got nope" in err

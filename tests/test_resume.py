@@ -72,7 +72,7 @@ def test_resume_refuses_other_flags_and_non_runs(cli, tmp_path):
     code, _, err = cli("train", "--resume", tmp_path / "r", "--lr", "0.5")
     assert code == 2 and "only --epochs may change (drop --lr)" in err
     code, _, err = cli("train", "--resume", tmp_path / "nothing")
-    assert code == 2 and "does not exist" in err or "no checkpoint.pt" in err
+    assert code == 2 and ("does not exist" in err or "no checkpoint.pt" in err)
     code, out, err = cli("train", "--resume", tmp_path / "r", "--epochs", "15")
     assert code == 0, err
     assert len(json.loads((tmp_path / "r" / "history.json").read_text())) == 15

@@ -80,14 +80,14 @@ def weights_digest(weights: dict[str, torch.Tensor]) -> str:
     return digest.hexdigest()
 
 
-def _plain_copy(tensor: torch.Tensor) -> torch.Tensor:
+def plain_copy(tensor: torch.Tensor) -> torch.Tensor:
     """A CPU copy with its own storage and standard strides (the fast path leaves views of one buffer)."""
     return tensor.detach().cpu().clone(memory_format=torch.contiguous_format)
 
 
 def save_checkpoint(path: str | Path, weights: dict[str, torch.Tensor], meta: dict[str, Any],
                     training_state: dict[str, Any] | None = None) -> None:
-    weights = {name: _plain_copy(tensor) for name, tensor in weights.items()}
+    weights = {name: plain_copy(tensor) for name, tensor in weights.items()}
     meta = {**meta, "weights_sha256": weights_digest(weights)}
     payload = {"format": FORMAT, "version": VERSION, "meta": json.dumps(meta), "weights": weights,
                "training_state": training_state or {}}
@@ -136,7 +136,7 @@ def load_checkpoint(path: str | Path) -> Checkpoint:
 def save_state_dict(path: str | Path, state_dict: dict[str, torch.Tensor]) -> None:
     """A plain ``torch.save(model.state_dict())`` file, as the tutorial writes, but atomically."""
     buffer = io.BytesIO()
-    torch.save({name: _plain_copy(tensor) for name, tensor in state_dict.items()}, buffer)
+    torch.save({name: plain_copy(tensor) for name, tensor in state_dict.items()}, buffer)
     atomic_write(path, lambda handle: handle.write(buffer.getvalue()))
 
 

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import torch
 
 try:
     from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin
@@ -128,8 +129,6 @@ class _NeuralNet(BaseEstimator):
             f"x{i}" for i in range(X.shape[1])]
         dataset = build_dataset(config, X, y, None, None, {"name": "arrays", "target": "y"}, target, weight,
                                 feature_names=names)
-        import torch
-
         with torch.random.fork_rng(devices=[]):  # leave the caller's global torch RNG as it was
             if state is not None:
                 torch.manual_seed(config.seed + done)
@@ -173,12 +172,8 @@ class _NeuralNet(BaseEstimator):
         (with a fresh optimiser)."""
         if getattr(self, "_state", None) is not None:
             return self._state
-        import torch
-
-        config = self._config(1)
-        state = new_training_state(self.model_.module, config)
+        state = new_training_state(self.model_.module, self._config(1))
         state.epoch, state.history = self.n_iter_, list(self.history_)
-        state.generator = torch.Generator().manual_seed(config.seed)
         return state
 
     def _set_history(self, history: list[dict[str, Any]]) -> None:

@@ -30,6 +30,7 @@ from .checkpoint import (
     atomic_write,
     atomic_write_text,
     load_checkpoint,
+    plain_copy,
     save_checkpoint,
     save_state_dict,
 )
@@ -280,11 +281,10 @@ def new_training_state(module: MLP, config: Config) -> TrainingState:
 def _tensors(x: np.ndarray, y: np.ndarray, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
     """Rows as tensors; float targets (binary, regression) in the features' precision. Read-only arrays
     (a memory map, say) are copied: torch tensors are writable."""
-    x, y = (array if array.flags.writeable else array.copy() for array in (x, y))
-    y_tensor = torch.from_numpy(y)
+    x_tensor, y_tensor = (torch.from_numpy(array if array.flags.writeable else array.copy()) for array in (x, y))
     if y_tensor.is_floating_point():
-        y_tensor = y_tensor.to(torch.from_numpy(x).dtype)
-    return torch.from_numpy(x).to(device), y_tensor.to(device)
+        y_tensor = y_tensor.to(x_tensor.dtype)
+    return x_tensor.to(device), y_tensor.to(device)
 
 
 def _train_and_save(config: Config, dataset: Dataset, state: TrainingState, run_dir: Path | None,
@@ -327,8 +327,7 @@ def _train_and_save(config: Config, dataset: Dataset, state: TrainingState, run_
         fit(state, x_train, y_train, training, dataset.task, n_classes=n_classes, callbacks=callbacks,
             eval_set=(eval_name, *splits[eval_name]) if eval_name else None, weight=weight)
     except TrainingDiverged:
-        if run_dir is not None:  # keep the last good checkpoint; record how far it got
-            atomic_write_text(run_dir / "history.json", json.dumps(_finite(state.history), indent=1))
+        writer.save_history(state)  # keep the last good checkpoint; record how far it got
         raise
     metrics = {name: evaluate_split(state.model, x, y, dataset.task, n_classes)
                for name, (x, y) in splits.items() if name != "train" or score_training_rows}
@@ -338,7 +337,7 @@ def _train_and_save(config: Config, dataset: Dataset, state: TrainingState, run_
 
 
 def _record_snapshot(state: TrainingState) -> None:
-    weights = {name: tensor.detach().cpu().clone() for name, tensor in state.model.state_dict().items()}
+    weights = {name: plain_copy(tensor) for name, tensor in state.model.state_dict().items()}
     state.snapshots.append({"epoch": state.epoch, "weights": weights})
 
 
@@ -387,6 +386,10 @@ class RunWriter:
         return confusion_matrix(self.dataset.y_test, predicted_indices(probabilities),
                                 len(self.dataset.classes)).tolist()
 
+    def save_history(self, state: TrainingState) -> None:
+        if self.run_dir is not None:
+            atomic_write_text(self.run_dir / "history.json", json.dumps(_finite(state.history), indent=1))
+
     def save(self, state: TrainingState, metrics: dict[str, Any] | None = None) -> dict[str, Any]:
         """Write every file of the run folder (each atomically); returns the meta."""
         meta = self.meta(state, metrics)
@@ -406,7 +409,7 @@ class RunWriter:
         }
         save_checkpoint(run_dir / CHECKPOINT_NAME, state.model.state_dict(), meta, training_state)
         save_state_dict(run_dir / "model.pt", state.model.state_dict())
-        atomic_write_text(run_dir / "history.json", json.dumps(_finite(state.history), indent=1))
+        self.save_history(state)
         atomic_write_text(run_dir / "config.toml", to_toml(self.config))
         atomic_write_text(run_dir / "run.json", json.dumps(meta, indent=2))
         if state.snapshots:

@@ -300,11 +300,11 @@ def _run_figure(args: argparse.Namespace, run, out: Path) -> list[Path]:
     from . import plots
 
     model = run.model
+    features = tuple(args.features) if args.features else None
     if args.kind == "data":
         figure = plots.plot_data(run.dataset.x_train, run.dataset.y_train, model.task, model.classes)
     elif args.kind == "boundary":
-        figure = plots.plot_boundary(model, run.splits, _feature_indices(model, args.features),
-                                     pca=args.pca or (args.features is None and model.module.sizes[0] > 2))
+        figure = plots.plot_boundary(model, run.splits, features, pca=args.pca)
     elif args.kind == "history":
         figure = plots.plot_history(run.history, model.meta.get("best_epoch"))
     elif args.kind == "network":
@@ -314,19 +314,9 @@ def _run_figure(args: argparse.Namespace, run, out: Path) -> list[Path]:
     else:
         from .animation import animate
 
-        return animate(model, run.snapshots, run.history, run.dataset.x_train, run.dataset.y_train,
-                       out if args.out else out.with_name("animation.gif"))
+        return animate(model, run.snapshots, run.history, run.splits,
+                       out if args.out else out.with_name("animation.gif"), features=features, pca=args.pca)
     return [plots.save(figure, out)]
-
-
-def _feature_indices(model, names: list[str] | None) -> tuple[int, int]:
-    if names is None:
-        return (0, 1)
-    known = model.preprocessor.feature_names if model.preprocessor.all_numeric else []
-    missing = [name for name in names if name not in known]
-    if missing:
-        raise MlplabError(f"--features: no numeric input named {', '.join(missing)}; inputs are {', '.join(known)}")
-    return known.index(names[0]), known.index(names[1])
 
 
 def explain(args: argparse.Namespace) -> None:

@@ -162,38 +162,22 @@ def datasets(args: argparse.Namespace) -> None:
 
 
 def runs(args: argparse.Namespace) -> None:
-    folder = Path(args.folder)
-    if not folder.is_dir():
-        raise MlplabError(f"{folder} is not a folder of runs")
-    rows = []
-    for meta_path in sorted(folder.glob("*/run.json")):
-        meta = json.loads(meta_path.read_text())
-        architecture = meta["architecture"]
-        metrics = meta.get("metrics") or {}
-        headline = "accuracy" if meta["task"] != "regression" else "r2"
-        best_val = _best_val(meta_path.parent / "history.json", headline)
-        rows.append([meta_path.parent.name, meta["data"]["name"],
-                     "-".join(map(str, [architecture["n_inputs"], *architecture["hidden_sizes"],
-                                        architecture["n_outputs"]])),
-                     str(meta["epoch"]), best_val,
-                     _fmt((metrics.get("test") or {}).get(headline)) + f" {headline}",
-                     f"{meta.get('train_seconds', 0):.1f}s"])
-    if not rows:
-        print(f"no runs in {folder}")
+    from .catalog import RUNS_FOLDER, list_runs
+
+    found = list_runs(args.folder)
+    if not found:
+        print(f"no runs in {args.folder}")
         return
-    header = ["name", "data", "architecture", "epochs", "best val", "test", "time"]
+    # Names as `show`, `predict` and `plot` take them: bare in the default folder, else with the folder.
+    default = Path(args.folder) == Path(RUNS_FOLDER)
+    header = ["name", "date", "data", "architecture", "epochs", "best val", "test", "train time"]
+    rows = [[run.path.name if default else str(run.path),
+             run.created.strftime("%Y-%m-%d %H:%M") if run.created else "-", run.data, run.architecture,
+             str(run.epochs), _fmt(run.best_val), f"{_fmt(run.test)} {run.headline}", f"{run.train_seconds:.1f}s"]
+            for run in found]
     widths = [max(len(str(row[i])) for row in [header, *rows]) for i in range(len(header))]
     for row in [header, *rows]:
         print("  ".join(str(cell).ljust(width) for cell, width in zip(row, widths)).rstrip())
-
-
-def _best_val(history_path: Path, headline: str) -> str:
-    try:
-        history = json.loads(history_path.read_text())
-    except (OSError, ValueError):
-        return "-"
-    values = [record[f"val_{headline}"] for record in history if record.get(f"val_{headline}") is not None]
-    return _fmt(max(values)) if values else "-"
 
 
 def _fmt(value: Any) -> str:
@@ -201,10 +185,12 @@ def _fmt(value: Any) -> str:
 
 
 def show(args: argparse.Namespace) -> None:
-    path = Path(args.run)
+    from .catalog import find_run
+
+    path = find_run(args.run)
     folder = path if path.is_dir() else path.parent if path.is_file() else None
     if folder is None or not (folder / "run.json").is_file():
-        raise MlplabError(f"{path} is not a run folder (no run.json)")
+        raise MlplabError(f"{args.run} is not a run folder (no run.json), nor a run in runs/ (see `mlplab runs`)")
     meta_path = folder / "run.json"
     meta = json.loads(meta_path.read_text())
     print(f"run: {path}")

@@ -34,16 +34,16 @@ from .checkpoint import (
     save_checkpoint,
     save_state_dict,
 )
-from .config import Config, MlplabError, to_toml
+from .config import Config, MlplabError, to_toml, with_absolute_paths
 from .data import Dataset, file_digest, load_dataset
 from .metrics import confusion_matrix, predicted_indices, probabilities_from_logits
 from .model import MLP, OUTPUT_FUNCTIONS
 from .preprocess import DataError, Preprocessor, as_table
+from .progress import Progress
 from .training import (
     Callback,
     EarlyStopping,
     Every,
-    Progress,
     TrainingDiverged,
     TrainingState,
     build_optimizer,
@@ -150,7 +150,8 @@ def train(config: Config | None = None, *, out: str | Path | None = None, save: 
     bar on a terminal); ``callbacks`` run after mlplab's own.
     With the default config this is the tutorial, start to finish.
     """
-    config = (config or Config()).validate()
+    # The run records its data files by absolute path, so its config.toml repeats it from any folder.
+    config = with_absolute_paths((config or Config()).validate())
     device = resolve_device(config.training.device)
     dataset = load_dataset(config)
     run_dir = _run_folder(out, config, force) if save else None

@@ -10,10 +10,9 @@ from __future__ import annotations
 
 import copy
 import math
-import sys
 import time
 from dataclasses import dataclass, field
-from typing import Any, TextIO
+from typing import Any
 
 import numpy as np
 import torch
@@ -23,7 +22,7 @@ from .fastpath import PlainSGD, numpy_step
 from .metrics import evaluate, probabilities_from_logits, task_loss
 from .model import compute_loss
 
-__all__ = ["Callback", "EarlyStopping", "Progress", "TrainingDiverged", "TrainingState", "fit"]
+__all__ = ["Callback", "EarlyStopping", "TrainingDiverged", "TrainingState", "fit"]
 
 
 class TrainingDiverged(MlplabError):
@@ -262,46 +261,3 @@ class Every(Callback):
     def on_epoch_end(self, state: TrainingState) -> None:
         if self.every and state.epoch % self.every == 0:
             self.action(state)
-
-
-class Progress(Callback):
-    """Print the loss at epoch 1 and every ``log_every`` epochs. On a terminal a live bar is redrawn in
-    place (at most ~10 times a second) with the printed lines scrolling above it."""
-
-    def __init__(self, total_epochs: int, log_every: int, stream: TextIO | None = None, live: bool | None = None):
-        self.total, self.log_every = total_epochs, log_every
-        self.stream = stream or sys.stdout
-        self.live = self.stream.isatty() if live is None else live
-        self.last_draw = 0.0
-
-    def on_epoch_end(self, state: TrainingState) -> None:
-        record = state.history[-1]
-        epoch = record["epoch"]
-        if epoch == 1 or epoch % self.log_every == 0 or epoch == self.total:
-            self._clear()
-            self.stream.write(format_record(record, self.total) + "\n")
-        if self.live and (time.monotonic() - self.last_draw > 0.1 or epoch == self.total):
-            self.last_draw = time.monotonic()
-            done = int(30 * epoch / self.total)
-            self.stream.write(f"\r[{'#' * done}{'.' * (30 - done)}] epoch {epoch}/{self.total} "
-                              f"loss {record['train_loss']:.4f}")
-        self.stream.flush()
-
-    def on_train_end(self, state: TrainingState) -> None:
-        self._clear()
-        if state.stop_reason:
-            self.stream.write(state.stop_reason + "\n")
-
-    def _clear(self) -> None:
-        if self.live:
-            self.stream.write("\r\033[K")
-
-
-def format_record(record: dict[str, Any], total: int) -> str:
-    width = len(str(total))
-    parts = [f"epoch {record['epoch']:>{width}}/{total}", f"train loss {record['train_loss']:.6f}"]
-    for key in ("val_loss", "test_loss", "val_accuracy", "test_accuracy", "val_r2", "test_r2"):
-        if key in record:
-            parts.append(f"{key.replace('_', ' ')} {record[key]:.4f}")
-    return "  ".join(parts)
-

@@ -55,7 +55,8 @@ def test_terms_on_missing_or_text_columns_are_data_errors():
 @pytest.fixture(scope="module")
 def circles_run(tmp_path_factory):
     config = mlplab.Config.from_dict({"data": {"dataset": "circles", "input_features": ["x1^2", "x2^2"]},
-                                      "model": {"hidden_sizes": [3]}, "training": {"epochs": 300, "learning_rate": 0.3}})
+                                      "model": {"hidden_sizes": [3]},
+                                      "training": {"epochs": 300, "learning_rate": 0.3}})
     return mlplab.train(config.validate(), out=tmp_path_factory.mktemp("runs") / "circles")
 
 

@@ -70,7 +70,9 @@ class BoundaryView:
         train = np.asarray(splits["train"][0], dtype=float)
         n_inputs = train.shape[1]
         self.held: list[str] = []  # "name = value" for the inputs held fixed, shown under the title
-        if pca or (features is None and n_inputs > 2):
+        raw_names = getattr(model.preprocessor, "raw_names", None)  # set when inputs are computed (x1^2)
+        n_columns = len(raw_names) if getattr(model.preprocessor, "input_features", None) else n_inputs
+        if pca or (features is None and n_columns > 2):
             self._pca_plane(train)
         else:
             self._input_plane(train, features)
@@ -93,6 +95,9 @@ class BoundaryView:
 
     def _input_plane(self, train: np.ndarray, features: tuple[str, str] | None) -> None:
         preprocessor = self.model.preprocessor
+        if getattr(preprocessor, "input_features", None):
+            self._raw_plane(train, features)
+            return
         n_inputs = train.shape[1]
         columns = encoded_columns(preprocessor)
         if len(columns) != n_inputs:  # a bare state_dict: no description of the inputs
@@ -123,6 +128,39 @@ class BoundaryView:
 
         self.to_plane, self.to_inputs = to_plane, to_inputs
         self.axis_names = (columns[first][0], columns[second][0])
+
+    def _raw_plane(self, train: np.ndarray, features: tuple[str, str] | None) -> None:
+        """The plane over two raw columns when the network's inputs are computed from them (``x1^2``,
+        ``sin(x1)``, ...): each grid point goes through the preprocessing, so the derived inputs follow."""
+        preprocessor = self.model.preprocessor
+        columns = [name for name, _ in encoded_columns(preprocessor)]
+        offset, divisor = _unscaling(preprocessor, train.shape[1])
+        # A raw column is recoverable from the encoded rows where it is itself one of the inputs.
+        direct = {name: columns.index(name) for name in preprocessor.raw_names if name in columns}
+        chosen = tuple(features) if features else tuple(list(direct)[:2])
+        unknown = [name for name in chosen if name not in direct]
+        if len(chosen) != 2 or unknown:
+            raise MlplabError(f"--features: the plane needs two columns that are inputs themselves; choose two of "
+                              f"{', '.join(direct) or '(none)'}")
+        if chosen[0] == chosen[1]:
+            raise MlplabError(f"--features needs two different inputs; got {chosen[0]} twice")
+        index = [direct[name] for name in chosen]
+        held = {name: float(np.median(train[:, i]) * divisor[i] + offset[i]) for name, i in direct.items()}
+        for name in preprocessor.raw_names:
+            if name not in chosen:
+                held.setdefault(name, 0.0)
+                self.held.append(f"{name} = {held[name]:.4g}")
+
+        def to_plane(x: np.ndarray) -> np.ndarray:
+            return x[:, index] * divisor[index] + offset[index]
+
+        def to_inputs(plane: np.ndarray) -> np.ndarray:
+            table = {name: np.full(len(plane), held[name]) for name in preprocessor.raw_names}
+            table[chosen[0]], table[chosen[1]] = plane[:, 0], plane[:, 1]
+            return preprocessor.transform(table, np.float64)
+
+        self.to_plane, self.to_inputs = to_plane, to_inputs
+        self.axis_names = (chosen[0], chosen[1])
 
     def _held_row(self, train: np.ndarray, columns: list[tuple[str, str | None]], chosen: tuple[int, int],
                   offset: np.ndarray, divisor: np.ndarray) -> np.ndarray:

@@ -32,6 +32,9 @@ TRAIN_FLAGS: list[tuple[str, str, Any, str]] = [
     ("--classes", "data.n_classes", int, "classes of blobs/gaussian-quantiles, arms of spiral"),
     ("--test-fraction", "data.test_fraction", float, "share of --data held out for testing"),
     ("--val-fraction", "data.val_fraction", float, "share of training rows held out for validation"),
+    ("--input-features", "data.input_features", str,
+     "the network's inputs from the feature columns, comma-separated: NAME, NAME^2, NAME*NAME, sin(NAME); "
+     "e.g. 'x1,x2,x1^2,x2^2,x1*x2,sin(x1),sin(x2)' (default: the columns as they are)"),
     ("--scale", "data.scale", str, "feature scaling, fitted on the training rows"),
     ("--unknown-categories", "data.unknown_categories", str, "a category unseen in training: error, or all-zero"),
     ("--hidden", "model.hidden_sizes", int, "hidden layer sizes, e.g. --hidden 64 64 32"),
@@ -65,7 +68,8 @@ FLAG_OF_KEY = {key: flag for flag, key, _, _ in TRAIN_FLAGS}
 # How `mlplab train --help` shows the flags: its groups (by config section, the run's own settings last)
 # and a metavar that says what a value is. Choices and defaults are read from the config's own rules.
 RUN_KEYS = ("training.log_every", "training.checkpoint_every", "training.snapshot_every", "seed")
-METAVARS = {"model.activation": "NAME", "data.path": "FILE", "data.target": "COL", "data.features": "COLS",
+METAVARS = {"model.activation": "NAME", "data.input_features": "TERMS",
+            "data.path": "FILE", "data.target": "COL", "data.features": "COLS",
             "data.test_path": "FILE", "data.noise": "STD", "data.n_classes": "K", "data.test_fraction": "FRACTION",
             "data.val_fraction": "FRACTION", "model.dropout": "P", "training.learning_rate": "LR",
             "training.momentum": "M", "training.weight_decay": "L2", "training.l1": "L1", "training.gamma": "G",
@@ -278,7 +282,7 @@ def config_from_args(args: argparse.Namespace) -> Config:
     for _, key, _, _ in TRAIN_FLAGS:
         value = getattr(args, key)
         if value is not None:
-            if key == "data.features":
+            if key in ("data.features", "data.input_features"):
                 value = [name.strip() for name in value.split(",") if name.strip()]
             config.set(key, value)
     return config.validate()

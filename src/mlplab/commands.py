@@ -277,7 +277,7 @@ def _data_figure(args: argparse.Namespace):
         if getattr(args, key) is not None:
             config.set(key, getattr(args, key))
     dataset = load_dataset(config.validate())
-    names = dataset.preprocessor.feature_names if dataset.preprocessor.all_numeric else None
+    names = dataset.preprocessor.column_names if dataset.preprocessor.all_numeric else None
     return plot_data(dataset.x_train, dataset.y_train, dataset.task, dataset.classes, names,
                      title=f"Data: {dataset.source['name']}")
 

@@ -73,7 +73,7 @@ def commands_of(block: Block) -> list[tuple[str, str | None]]:
     for line in joined.splitlines():
         if not line.strip():
             continue
-        command = line.partition("#")[0].strip()
+        command = " ".join(line.partition("#")[0].split())
         if command:
             result.append((command, promise_of(line)))
     return result

@@ -1,21 +1,22 @@
 """What ``mlplab train`` prints while it trains: the loss every ``log_every`` epochs, and on a terminal a
-live bar (tqdm) with the epoch, the time left, epochs per second and the current loss and validation
-metric, redrawn in place under the printed lines.
+live bar (rich) with the epochs done, the time left, epochs per second and the current loss and
+validation metric, redrawn in place under the printed lines.
 
 Off a terminal (a pipe, a log file, a test) the output is the plain lines only, byte for byte the same
-as ever, and tqdm is never imported, so it costs nothing where it is not shown.
+as ever, and rich is never imported, so it costs nothing where it is not shown. (rich, not tqdm: once
+tqdm is installed, ``import torch`` imports it through ``torch.hub``, on every run, bar or not.)
 """
 
 from __future__ import annotations
 
 import sys
+import time
 from typing import Any, TextIO
 
 from .training import Callback, TrainingState
 
 __all__ = ["Progress", "format_record"]
 
-BAR_FORMAT = "{l_bar}{bar}| {n_fmt}/{total_fmt} epochs [{elapsed}, ETA {remaining}, {rate_fmt}]{postfix}"
 
 
 def format_record(record: dict[str, Any], total: int) -> str:
@@ -30,13 +31,13 @@ def format_record(record: dict[str, Any], total: int) -> str:
 
 def bar_postfix(record: dict[str, Any]) -> str:
     """The bar's live numbers: the train loss, then the validation (else test) metric."""
-    parts = [f"loss {record['train_loss']:.4f}"]
+    parts = [f" loss {record['train_loss']:.4f}"]
     for split in ("val", "test"):
         metric = next((key for key in (f"{split}_accuracy", f"{split}_r2") if key in record), None)
         if metric:
             parts.append(f"{metric.replace('_', ' ').replace('r2', 'R²')} {record[metric]:.4f}")
             break
-    return ", ".join(parts)
+    return "  ".join(parts)
 
 
 class Progress(Callback):
@@ -64,29 +65,58 @@ class Progress(Callback):
 
     def on_train_begin(self, state: TrainingState) -> None:
         if self.live:
-            from tqdm import tqdm  # only on a terminal: never imported for plain output
-
-            self.bar = tqdm(total=self.total, initial=state.epoch, file=self.stream, unit=" epochs",
-                            bar_format=BAR_FORMAT, mininterval=self.refresh_seconds, dynamic_ncols=True, leave=False)
+            self.bar = LiveBar(self.total, state.epoch, self.stream, self.refresh_seconds)
 
     def on_epoch_end(self, state: TrainingState) -> None:
         record = state.history[-1]
         epoch = record["epoch"]
-        if self.bar is not None:
-            self.bar.set_postfix_str(bar_postfix(record), refresh=False)
-            self.bar.update(epoch - self.bar.n)
         if epoch == 1 or epoch % self.log_every == 0 or epoch == self.total:
             line = format_record(record, self.total)
             if self.bar is not None:
-                self.bar.write(line, file=self.stream)  # above the bar, which is redrawn under it
+                self.bar.print(line)  # above the bar, which is redrawn under it
             else:
                 self.stream.write(line + "\n")
                 self.stream.flush()
+        if self.bar is not None:
+            self.bar.update(epoch, bar_postfix(record))
 
     def on_train_end(self, state: TrainingState) -> None:
         if self.bar is not None:
-            self.bar.close()
+            self.bar.stop()
             self.bar = None
         if state.stop_reason:
             self.stream.write(state.stop_reason + "\n")
             self.stream.flush()
+
+
+class LiveBar:
+    """rich's progress bar on ``stream``: epochs done of all, the time left, epochs/s, then the live
+    numbers. Redrawn when asked, at most every ``refresh_seconds`` (no background thread)."""
+
+    def __init__(self, total: int, done: int, stream: TextIO, refresh_seconds: float):
+        from rich.console import Console
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+        self.console = Console(file=stream, highlight=False)
+        self.progress = Progress(
+            BarColumn(bar_width=12), MofNCompleteColumn(), TextColumn("epochs, ETA"), TimeRemainingColumn(),
+            TextColumn("{task.fields[speed]}"), TextColumn("{task.fields[numbers]}"), console=self.console,
+            auto_refresh=False, transient=True)
+        self.task = self.progress.add_task("train", total=total, completed=done, speed="", numbers="")
+        self.refresh_seconds, self.last_draw = refresh_seconds, 0.0
+        self.progress.start()
+
+    def print(self, line: str) -> None:
+        self.console.out(line, highlight=False)
+
+    def update(self, epoch: int, numbers: str) -> None:
+        speed = self.progress.tasks[0].speed
+        self.progress.update(self.task, completed=epoch, numbers=numbers,
+                             speed=f"{speed:.1f} epochs/s" if speed else "")
+        now = time.monotonic()
+        if now - self.last_draw >= self.refresh_seconds:
+            self.last_draw = now
+            self.progress.refresh()
+
+    def stop(self) -> None:
+        self.progress.stop()

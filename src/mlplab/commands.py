@@ -338,3 +338,46 @@ def explain(args: argparse.Namespace) -> None:
     if not args.values:
         raise MlplabError("give the sample's feature values after `--` (e.g. mlplab explain RUN -- -1 1)")
     print(render(explain_sample(model, args.values, args.label, args.lr)))
+
+
+def sweep(args: argparse.Namespace) -> None:
+    from .sweep import load_sweep_config, parse_grid_option, run_sweep
+
+    if args.top < 0:
+        raise MlplabError(f"--top must be >= 0, got {args.top}")
+    base, grid, options = load_sweep_config(args.config) if args.config else (Config(), {}, {})
+    for _, key, _, _ in TRAIN_FLAGS:
+        value = getattr(args, key)
+        if value is not None:
+            base.set(key, [name.strip() for name in value.split(",") if name.strip()]
+                     if key == "data.features" else value)
+    base.validate()
+    for option in args.grid or []:
+        key, values = parse_grid_option(option)
+        grid[key] = values
+    if not grid:
+        raise MlplabError("nothing to sweep: give --grid KEY=VALUES (or a [sweep.grid] table in --config)")
+    result = run_sweep(base, grid, metric=args.metric or options.get("metric"), out=args.out, force=args.force)
+    if args.quiet:
+        print(result.path)
+        return
+    print(f"{len(result.rows)} models in {result.seconds:.1f} s; best by {result.metric}:")
+    scores = [result.metric] + [name for name in (f"{result.metric.split('_')[0]}_accuracy",
+                                                   f"{result.metric.split('_')[0]}_r2") if name != result.metric]
+    columns = ["model", *grid, "epochs", "best_epoch", *(s for s in scores if s in result.rows[0])]
+    rows = [[row.get(column) for column in columns] for row in result.top(args.top)]
+    cells = [[column.replace("_", " ") if column in ("best_epoch",) else column for column in columns]]
+    cells += [[_cell(value) for value in row] for row in rows]
+    widths = [max(len(row[i]) for row in cells) for i in range(len(columns))]
+    for row in cells:
+        print("  ".join(cell.ljust(width) for cell, width in zip(row, widths)).rstrip())
+    print(f"Sweep saved to {result.path}: results.csv, results.json, curves.npz, sweep.toml, sweep.png; "
+          f"the best model's run folder: {result.path / 'best'}")
+
+
+def _cell(value: Any) -> str:
+    if isinstance(value, float):
+        return f"{value:.4f}" if abs(value) >= 1e-3 or value == 0 else f"{value:.3g}"
+    if isinstance(value, list):
+        return "-".join(map(str, value))
+    return "-" if value is None else str(value)

@@ -91,6 +91,10 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--out", help="run folder (default runs/<data>-<time>)")
     train.add_argument("--force", action="store_true", help="replace a run already in --out")
     train.add_argument("--resume", metavar="RUN", help="continue RUN from its last checkpoint")
+    train.add_argument("--nproc", type=int, metavar="N",
+                       help="data-parallel training on N processes (torch.distributed; also runs under torchrun)")
+    train.add_argument("--timeout", type=float, default=300.0, metavar="SECONDS",
+                       help="with --nproc: how long a worker waits for a missing one before stopping (default 300)")
     train.add_argument("--quiet", action="store_true", help="print only the run folder")
     train.add_argument("--plots", action="store_true", help="write the standard figures into the run folder")
     train.add_argument("--format", default="png", help="figure format for --plots: png, svg or pdf")

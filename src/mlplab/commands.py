@@ -25,6 +25,9 @@ def train(args: argparse.Namespace) -> None:
         if given:
             raise MlplabError(f"--resume continues a run with its own config; only --epochs may change "
                               f"(drop {', '.join(given)})")
+    if args.nproc is not None or _under_torchrun():
+        return _train_distributed(args, verbose)
+    if args.resume:
         run = resume(args.resume, epochs=getattr(args, "training.epochs"), verbose=verbose)
     else:
         config = config_from_args(args)
@@ -53,6 +56,33 @@ def train(args: argparse.Namespace) -> None:
         reloaded = load(run.path)
         probability = reloaded.predict_proba([TUTORIAL_POINT])[0, 1]
         print(f"The probability that [-1, 1] has label 1 is {probability:.6f} (from the reloaded checkpoint)")
+
+
+def _under_torchrun() -> bool:
+    from .distributed import distributed_env
+
+    return distributed_env()
+
+
+def _train_distributed(args: argparse.Namespace, verbose: bool) -> None:
+    """--nproc N, or a torchrun worker: the workers train; rank 0 prints the summary."""
+    from .distributed import train_distributed
+
+    if args.plots:
+        raise MlplabError("--plots is not available with --nproc; run `mlplab plot` on the run folder afterwards")
+    config = None if args.resume else config_from_args(args)
+    nproc = 1 if args.nproc is None else args.nproc
+    path = train_distributed(config, nproc=nproc, out=args.out, force=args.force, verbose=verbose,
+                             resume=args.resume, epochs=getattr(args, "training.epochs") if args.resume else None,
+                             timeout=args.timeout)
+    if path is None:  # not rank 0
+        return
+    if not verbose:
+        print(path)
+        return
+    meta = json.loads((path / "run.json").read_text())
+    print(summarise_metrics(meta["metrics"]))
+    print(f"Run saved to {path}: checkpoint.pt, model.pt, history.json, config.toml, run.json")
 
 
 def summarise_metrics(metrics: dict[str, dict[str, float]]) -> str:

@@ -157,3 +157,12 @@ def test_readme_sweep_commands_run(tmp_path, monkeypatch, capsys):
         main([word.strip("'") for word in argv[1:]])
     out = capsys.readouterr().out
     assert "24 models in" in out and "36 models in" in out and "P(label 1)" in out
+
+
+def test_docstring_examples_of_sweep():
+    import doctest
+
+    from mlplab import sweep
+
+    failures, tried = doctest.testmod(sweep, optionflags=doctest.ELLIPSIS)
+    assert tried > 0 and failures == 0

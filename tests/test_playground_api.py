@@ -214,3 +214,31 @@ def test_closing_the_tab_stops_training_and_the_cap_is_enforced():
         assert not session.thread.is_alive() and first not in client.app.state.playground.sessions
         assert client.delete(f"{API}/sessions/{second}").status_code == 204
         assert new_session(client)
+
+
+def test_the_playground_command_prints_its_address_and_serves_the_page():
+    """The README's `mlplab playground`, on a free port; a taken or impossible port is one clear line."""
+    import socket
+    import urllib.request
+
+    process = subprocess.Popen([sys.executable, "-m", "mlplab", "playground", "--port", "0"],
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        line = process.stdout.readline()
+        url = line.split()[2]
+        assert line.startswith("mlplab playground: http://127.0.0.1:") and url.endswith("/playground/")
+        page = urllib.request.urlopen(url, timeout=30).read().decode()
+        assert "<canvas id=\"boundary\"" in page and "static/app.js" in page
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        for args, words in ((["--port", str(port)], f"cannot listen on 127.0.0.1:{port}"),
+                            (["--port", "70000"], "--port must be from 0 to 65535")):
+            done = subprocess.run([sys.executable, "-m", "mlplab", "playground", *args], capture_output=True,
+                                  text=True, timeout=120)
+            assert done.returncode == 2 and done.stderr.startswith(f"mlplab: error: {words}")
+            assert len(done.stderr.splitlines()) == 1

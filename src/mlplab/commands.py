@@ -411,3 +411,12 @@ def _cell(value: Any) -> str:
     if isinstance(value, list):
         return "-".join(map(str, value))
     return "-" if value is None else str(value)
+
+
+def playground(args: argparse.Namespace) -> None:
+    from .web import require_web
+
+    require_web()
+    from .web.server import run_playground
+
+    run_playground(args.host, args.port, open_browser=args.open, max_sessions=args.max_sessions)

@@ -32,6 +32,9 @@ TRAIN_FLAGS: list[tuple[str, str, Any, str]] = [
     ("--classes", "data.n_classes", int, "classes of blobs/gaussian-quantiles, arms of spiral"),
     ("--test-fraction", "data.test_fraction", float, "share of --data held out for testing (default 0.2)"),
     ("--val-fraction", "data.val_fraction", float, "share of training rows for validation (default 0)"),
+    ("--input-features", "data.input_features", str,
+     "the network's inputs from the feature columns, comma-separated: NAME, NAME^2, NAME*NAME, sin(NAME); "
+     "e.g. 'x1,x2,x1^2,x2^2,x1*x2,sin(x1),sin(x2)' (default: the columns as they are)"),
     ("--scale", "data.scale", str, "none, standard or minmax, fitted on training rows (default none)"),
     ("--unknown-categories", "data.unknown_categories", str, "error or ignore (all-zero one-hot)"),
     ("--hidden", "model.hidden_sizes", int, "hidden layer sizes, e.g. --hidden 64 64 32 (default 5)"),
@@ -134,6 +137,14 @@ def build_parser() -> argparse.ArgumentParser:
     explain.add_argument("--label", help="the sample's true label (default: the model's prediction)")
     explain.add_argument("--lr", type=float, help="learning rate of the SGD step shown (default: the run's)")
 
+    playground = commands.add_parser("playground", help="train and watch networks live in the browser",
+                                     description="Start the playground web app (needs pip install 'mlplab[web]').")
+    playground.add_argument("--port", type=int, default=8765, help="port to listen on (default 8765; 0: any free)")
+    playground.add_argument("--host", default="127.0.0.1",
+                            help="address to listen on (default 127.0.0.1: this computer only)")
+    playground.add_argument("--open", action="store_true", help="open the page in the web browser")
+    playground.add_argument("--max-sessions", type=int, default=8, help="browser tabs training at once (default 8)")
+
     bench = commands.add_parser("bench", help="benchmark mlplab beside its peers (needs scikit-learn)")
     bench.add_argument("--quick", action="store_true", help="a ~1-minute version (smaller data, fewer repeats)")
     bench.add_argument("--only", nargs="+", metavar="TASK", help="tutorial, startup and/or large")
@@ -223,7 +234,7 @@ def config_from_args(args: argparse.Namespace) -> Config:
     for _, key, _, _ in TRAIN_FLAGS:
         value = getattr(args, key)
         if value is not None:
-            if key == "data.features":
+            if key in ("data.features", "data.input_features"):
                 value = [name.strip() for name in value.split(",") if name.strip()]
             config.set(key, value)
     return config.validate()

@@ -161,10 +161,10 @@ def train(config: Config | None = None, *, out: str | Path | None = None, save: 
 
 
 def resume(path: str | Path, *, epochs: int | None = None, verbose: bool = False,
-           callbacks: list[Callback] = ()) -> Run:
+           callbacks: list[Callback] = (), save: bool = True) -> Run:
     """Continue the run in folder ``path`` from its last checkpoint, with the optimiser, scheduler and
     random-number states it saved, so the result equals a run never interrupted. ``epochs`` may raise
-    the total number of epochs."""
+    the total number of epochs; ``save=False`` writes nothing (the other ranks of a distributed run)."""
     run_dir = Path(path)
     checkpoint = load_checkpoint(run_dir)
     saved = checkpoint.training_state
@@ -195,7 +195,7 @@ def resume(path: str | Path, *, epochs: int | None = None, verbose: bool = False
         state.snapshots = [snapshot for snapshot in recorded if snapshot["epoch"] <= state.epoch]
     if verbose:
         print(f"Resuming {run_dir} at epoch {state.epoch} of {config.training.epochs}")
-    return _train_and_save(config, dataset, state, run_dir, device, verbose, list(callbacks),
+    return _train_and_save(config, dataset, state, run_dir if save else None, device, verbose, list(callbacks),
                            saved.get("early_stopping") or {}, checkpoint.meta.get("initial_test_loss"))
 
 

@@ -145,7 +145,7 @@ def test_bad_data_files_one_line_exit_2_nothing_written(cli, tmp_path, monkeypat
     (["--target", "y", "--features", "a,zzz"], "no column(s) zzz"),
     (["--target", "y", "--task", "regression", "--data", "text.csv"], "target holds text"),
     ([], "--target must name the target column"),
-    (["--target", "y", "--data", "missing.csv"], "'missing.csv' does not exist"),
+    (["--target", "y", "--data", "missing.csv"], "missing.csv' does not exist"),
 ])
 def test_bad_columns_and_targets(cli, tmp_path, monkeypatch, args, message):
     monkeypatch.chdir(tmp_path)

@@ -175,15 +175,17 @@ class Stream(Callback):
     """The callback that connects ``fit`` to the page (see the module docstring)."""
 
     def __init__(self, session: Session):
-        self.session, self.since_frame = session, 0
+        self.session, self.since_frame, self.watching = session, 0, False
 
     def on_train_begin(self, state: TrainingState) -> None:
-        self.since_frame = 0
-        self.session.build.watch_weights()
+        self.since_frame, self.watching = 0, False
         self.session.park(state)
 
     def on_epoch_end(self, state: TrainingState) -> None:
         session = self.session
+        if not self.watching:  # fit chooses its step after on_train_begin; the fast path moves the weights then
+            session.build.watch_weights()
+            self.watching = True
         session.build.record_test(state.history[-1])
         self.since_frame += 1
         session.run_tasks()

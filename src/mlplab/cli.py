@@ -58,6 +58,8 @@ TRAIN_FLAGS: list[tuple[str, str, Any, str]] = [
     ("--checkpoint-every", "training.checkpoint_every", int, "save a resumable checkpoint every N epochs"),
     ("--snapshot-every", "training.snapshot_every", int, "record weights every N epochs (for animations)"),
     ("--device", "training.device", str, "auto, cpu, cuda or mps (default cpu)"),
+    ("--threads", "training.threads", int, "CPU threads (default 0: one per ~10 ms of work in a step, "
+                                           "so small networks use one)"),
     ("--seed", "seed", int, "seed for data, splits and initial weights (default 0)"),
 ]
 FLAG_OF_KEY = {key: flag for flag, key, _, _ in TRAIN_FLAGS}
@@ -136,7 +138,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     bench = commands.add_parser("bench", help="benchmark mlplab beside its peers (needs scikit-learn)")
     bench.add_argument("--quick", action="store_true", help="a ~1-minute version (smaller data, fewer repeats)")
-    bench.add_argument("--only", nargs="+", metavar="TASK", help="tutorial, startup and/or large")
+    bench.add_argument("--only", nargs="+", metavar="TASK",
+                       help="train, predict, bigdata, startup, threads, tutorial and/or large")
     bench.add_argument("--output", help="also write the results as JSON here")
     return parser
 

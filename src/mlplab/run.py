@@ -267,11 +267,10 @@ def _build_module(config: Config, dataset: Dataset) -> MLP:
 
 
 def new_training_state(module: MLP, config: Config) -> TrainingState:
-    """A fresh optimiser (the fast path's PlainSGD where it applies) and scheduler for ``module``."""
+    """A fresh optimiser (the fast path's NumPy one where it applies) and scheduler for ``module``."""
     device = next(module.parameters()).device
     if fastpath.applies(config, device):
-        optimizer = fastpath.PlainSGD(module.parameters(), config.training.learning_rate,
-                                      config.training.weight_decay)
+        optimizer = fastpath.build_optimizer(module, config.training)
     else:
         optimizer = build_optimizer(module, config.training)
     return TrainingState(module, optimizer, build_scheduler(optimizer, config.training),

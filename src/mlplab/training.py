@@ -19,9 +19,10 @@ import numpy as np
 import torch
 
 from .config import MlplabError, TrainingConfig
-from .fastpath import PlainSGD, numpy_step
+from .fastpath import NumpyOptimizer, numpy_step
 from .metrics import evaluate, probabilities_from_logits, task_loss
 from .model import compute_loss
+from .threads import choose_threads, thread_limit
 
 __all__ = ["Callback", "EarlyStopping", "Progress", "TrainingDiverged", "TrainingState", "fit"]
 
@@ -131,8 +132,8 @@ def fit(state: TrainingState, x_train: torch.Tensor, y_train: torch.Tensor, conf
     n_rows = len(x_train)
     total_weight = n_rows if weight is None else float(weight.sum())
     # One batch's update: the tutorial's autograd steps, or the same chain rule by hand in NumPy where
-    # the optimiser is the fast path's PlainSGD (tiny networks; see fastpath.py).
-    if isinstance(optimizer, PlainSGD):
+    # the optimiser is one of the fast path's NumPy optimisers (tiny networks; see fastpath.py).
+    if isinstance(optimizer, NumpyOptimizer):
         step = numpy_step(model, optimizer, x_train, y_train, task)
     else:
         step = autograd_step(model, optimizer, task, config)
@@ -140,7 +141,8 @@ def fit(state: TrainingState, x_train: torch.Tensor, y_train: torch.Tensor, conf
     for callback in callbacks:
         callback.on_train_begin(state)
     # A diverging fast path overflows in NumPy: the loss check below reports it, so NumPy need not warn.
-    with np.errstate(over="ignore", invalid="ignore"):
+    threads = choose_threads(model.sizes, min(config.batch_size or n_rows, n_rows), config.threads)
+    with np.errstate(over="ignore", invalid="ignore"), thread_limit(threads):
         started = time.perf_counter()
         while state.epoch < config.epochs and state.stop_reason is None:
             loss_sum, correct = 0.0, 0

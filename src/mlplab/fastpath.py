@@ -111,6 +111,25 @@ def numpy_step(model: torch.nn.Module, optimizer: NumpyOptimizer, x_train: torch
         optimizer.update(gradient, scale)  # every parameter at once; the model's tensors are views of flat
         return loss * (n if w is None else float(w.sum())), correct
 
+    evaluated: dict[int, tuple[torch.Tensor, list[np.ndarray], list[np.ndarray]]] = {}
+
+    def logits_of(x_tensor: torch.Tensor) -> np.ndarray:
+        """The network's logits for rows ``x_tensor`` (an evaluation split), in buffers kept per split."""
+        if id(x_tensor) not in evaluated:  # the tensor is kept in the entry, so its id stays unique
+            inputs = [np.ones((len(x_tensor), layer.shape[1]), flat.dtype) for layer in layers]
+            inputs[0][:, :-1] = x_tensor.numpy()
+            evaluated[id(x_tensor)] = (x_tensor, inputs, [np.empty((len(x_tensor), layer.shape[0]), flat.dtype)
+                                                          for layer in layers])
+        _, inputs, sums = evaluated[id(x_tensor)]
+        for k in range(last):
+            z = np.dot(inputs[k], layers[k].T, out=sums[k])
+            if is_relu:
+                np.maximum(z, 0, out=inputs[k + 1][:, :-1])
+            else:
+                inputs[k + 1][:, :-1] = activation.function(z)
+        return np.dot(inputs[last], layers[last].T, out=sums[last])
+
+    step.logits_of = logits_of
     return step
 
 

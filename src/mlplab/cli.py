@@ -139,11 +139,35 @@ def build_parser() -> argparse.ArgumentParser:
     explain.add_argument("--label", help="the sample's true label (default: the model's prediction)")
     explain.add_argument("--lr", type=float, help="learning rate of the SGD step shown (default: the run's)")
 
+    playground = commands.add_parser("playground", help="train and watch networks live in the browser",
+                                     description="Start the playground web app (needs pip install 'mlplab[web]').")
+    playground.add_argument("--port", type=int, default=8765, help="port to listen on (default 8765; 0: any free)")
+    playground.add_argument("--host", default="127.0.0.1",
+                            help="address to listen on (default 127.0.0.1: this computer only)")
+    playground.add_argument("--open", action="store_true", help="open the page in the web browser")
+    playground.add_argument("--max-sessions", type=int, default=8, help="browser tabs training at once (default 8)")
+
     bench = commands.add_parser("bench", help="benchmark mlplab beside its peers (needs scikit-learn)")
     bench.add_argument("--quick", action="store_true", help="a ~1-minute version (smaller data, fewer repeats)")
     bench.add_argument("--only", nargs="+", metavar="TASK",
                        help="train, predict, bigdata, startup, threads, tutorial and/or large")
     bench.add_argument("--output", help="also write the results as JSON here")
+
+    serve = commands.add_parser("serve", help="serve trained runs over HTTP (needs mlplab[web])",
+                                description="Serve runs as a JSON/CSV prediction API (FastAPI + uvicorn); "
+                                            "docs at /docs, schema at /openapi.json.")
+    serve.add_argument("runs", nargs="+", metavar="RUN", help="run folders to serve; NAME=RUN chooses the name")
+    serve.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
+    serve.add_argument("--port", type=int, default=8000, help="port (default 8000)")
+    serve.add_argument("--workers", type=int, default=1, help="worker processes (default 1)")
+    serve.add_argument("--max-rows", type=int, default=10_000, help="rows per request (default 10000)")
+    serve.add_argument("--max-body", type=int, default=10 * 1024 * 1024, help="body bytes (default 10 MiB)")
+
+    export = commands.add_parser("export", help="export a run as ONNX, TorchScript or torch.export (.pt2)")
+    export.add_argument("run", help="run folder or checkpoint")
+    export.add_argument("--format", required=True, help="onnx, torchscript or pt2")
+    export.add_argument("--output", help="file to write (default: model.onnx / model.torchscript.pt / "
+                                         "model.pt2 in the run folder); a sidecar FILE.json goes beside it")
     return parser
 
 

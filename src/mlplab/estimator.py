@@ -27,7 +27,7 @@ except ImportError as error:  # pragma: no cover - depends on the environment
     raise ImportError("mlplab's scikit-learn estimators need scikit-learn: pip install 'mlplab[sklearn]'") from error
 
 from .checkpoint import load_checkpoint, save_checkpoint
-from .config import Config, ConfigError
+from .config import Config, ConfigError, MlplabError
 from .data import build_dataset
 from .preprocess import TargetEncoder
 from .run import TrainedModel, fit_dataset, load, new_training_state
@@ -237,7 +237,7 @@ class _NeuralNet(BaseEstimator):
             estimator.feature_names_in_ = np.asarray(names, dtype=object)
         if cls._task_kind != "regression":
             estimator.classes_ = np.asarray(model.classes)
-        estimator._set_history(json.loads(checkpoint.training_state.get("history", "[]")))
+        estimator._set_history(_saved_history(path, checkpoint.training_state))
         estimator.n_iter_ = meta.get("epoch", estimator.n_iter_)
         return estimator
 
@@ -350,3 +350,15 @@ class NeuralNetRegressor(RegressorMixin, _NeuralNet):
     def predict(self, X) -> np.ndarray:
         X = self._checked(X)
         return self.model_.predict(X)
+
+
+def _saved_history(path, saved: dict[str, Any]) -> list[dict[str, Any]]:
+    """The history saved with an estimator (in its checkpoint) or a CLI run (its history.json)."""
+    from .run import read_history
+
+    if "history" in saved or not saved:
+        return json.loads(saved.get("history", "[]"))
+    try:
+        return read_history(Path(path), saved)
+    except MlplabError:  # a checkpoint moved away from its run folder: the weights still load
+        return []

@@ -42,8 +42,10 @@ class NumpyOptimizer:
     def bind(self, flat: np.ndarray, views) -> None:
         """Attach to the flat parameter buffer; ``views(array)`` splits a flat-shaped array into one
         view per parameter, in the order of ``model.parameters()``."""
+        previous = self.buffers  # bound before (warm start, partial_fit): the state carries over
         self.flat, self.views = flat, views
-        self.buffers = {slot: np.zeros_like(flat) for slot in self.slots}
+        self.buffers = {slot: previous[slot].copy() if slot in previous and previous[slot].shape == flat.shape
+                        else np.zeros_like(flat) for slot in self.slots}
         self.scratch = np.empty_like(flat)
         if self._pending is not None:
             self._load(self._pending)

@@ -67,3 +67,24 @@ def test_serve_refuses_bad_input_before_listening(cli, tutorial_run, arguments, 
     code, out, err = cli("serve", *arguments)
     assert code == 2 and err.startswith("mlplab: error: ") and err.count("\n") == 1
     assert words in err
+
+
+@pytest.mark.slow
+def test_readme_serve_example_runs_as_written(tmp_path):
+    """The README's shell block, verbatim but for the port (a free one)."""
+    import os
+    import re
+    from pathlib import Path
+
+    readme = (Path(__file__).parents[1] / "README.md").read_text()
+    section = readme[readme.index("## Serving and exporting"):]
+    block = re.search(r"```bash\n(.*?)```", section, re.S).group(1).replace("8000", str(_free_port()))
+    environment = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
+    result = subprocess.run(["bash", "-c", block], cwd=tmp_path, env=environment, capture_output=True, text=True,
+                            timeout=300)
+    assert result.returncode == 0, result.stderr
+    import json
+
+    health, by_json, by_csv = (json.loads(line) for line in result.stdout.splitlines() if line.startswith("{"))
+    assert health == {"status": "ok", "models": ["xor"]}
+    assert by_json["predictions"] == [1, 0] and by_csv["predictions"] == [1]

@@ -25,6 +25,9 @@ def train(args: argparse.Namespace) -> None:
         if given:
             raise MlplabError(f"--resume continues a run with its own config; only --epochs may change "
                               f"(drop {', '.join(given)})")
+    if args.nproc is not None or _under_torchrun():
+        return _train_distributed(args, verbose)
+    if args.resume:
         run = resume(args.resume, epochs=getattr(args, "training.epochs"), verbose=verbose)
     else:
         config = config_from_args(args)
@@ -53,6 +56,33 @@ def train(args: argparse.Namespace) -> None:
         reloaded = load(run.path)
         probability = reloaded.predict_proba([TUTORIAL_POINT])[0, 1]
         print(f"The probability that [-1, 1] has label 1 is {probability:.6f} (from the reloaded checkpoint)")
+
+
+def _under_torchrun() -> bool:
+    from .distributed import distributed_env
+
+    return distributed_env()
+
+
+def _train_distributed(args: argparse.Namespace, verbose: bool) -> None:
+    """--nproc N, or a torchrun worker: the workers train; rank 0 prints the summary."""
+    from .distributed import train_distributed
+
+    if args.plots:
+        raise MlplabError("--plots is not available with --nproc; run `mlplab plot` on the run folder afterwards")
+    config = None if args.resume else config_from_args(args)
+    nproc = 1 if args.nproc is None else args.nproc
+    path = train_distributed(config, nproc=nproc, out=args.out, force=args.force, verbose=verbose,
+                             resume=args.resume, epochs=getattr(args, "training.epochs") if args.resume else None,
+                             timeout=args.timeout)
+    if path is None:  # not rank 0
+        return
+    if not verbose:
+        print(path)
+        return
+    meta = json.loads((path / "run.json").read_text())
+    print(summarise_metrics(meta["metrics"]))
+    print(f"Run saved to {path}: checkpoint.pt, model.pt, history.json, config.toml, run.json")
 
 
 def summarise_metrics(metrics: dict[str, dict[str, float]]) -> str:
@@ -166,38 +196,22 @@ def datasets(args: argparse.Namespace) -> None:
 
 
 def runs(args: argparse.Namespace) -> None:
-    folder = Path(args.folder)
-    if not folder.is_dir():
-        raise MlplabError(f"{folder} is not a folder of runs")
-    rows = []
-    for meta_path in sorted(folder.glob("*/run.json")):
-        meta = json.loads(meta_path.read_text())
-        architecture = meta["architecture"]
-        metrics = meta.get("metrics") or {}
-        headline = "accuracy" if meta["task"] != "regression" else "r2"
-        best_val = _best_val(meta_path.parent / "history.json", headline)
-        rows.append([meta_path.parent.name, meta["data"]["name"],
-                     "-".join(map(str, [architecture["n_inputs"], *architecture["hidden_sizes"],
-                                        architecture["n_outputs"]])),
-                     str(meta["epoch"]), best_val,
-                     _fmt((metrics.get("test") or {}).get(headline)) + f" {headline}",
-                     f"{meta.get('train_seconds', 0):.1f}s"])
-    if not rows:
-        print(f"no runs in {folder}")
+    from .catalog import RUNS_FOLDER, list_runs
+
+    found = list_runs(args.folder)
+    if not found:
+        print(f"no runs in {args.folder}")
         return
-    header = ["name", "data", "architecture", "epochs", "best val", "test", "time"]
+    # Names as `show`, `predict` and `plot` take them: bare in the default folder, else with the folder.
+    default = Path(args.folder) == Path(RUNS_FOLDER)
+    header = ["name", "date", "data", "architecture", "epochs", "best val", "test", "train time"]
+    rows = [[run.path.name if default else str(run.path),
+             run.created.strftime("%Y-%m-%d %H:%M") if run.created else "-", run.data, run.architecture,
+             str(run.epochs), _fmt(run.best_val), f"{_fmt(run.test)} {run.headline}", f"{run.train_seconds:.1f}s"]
+            for run in found]
     widths = [max(len(str(row[i])) for row in [header, *rows]) for i in range(len(header))]
     for row in [header, *rows]:
         print("  ".join(str(cell).ljust(width) for cell, width in zip(row, widths)).rstrip())
-
-
-def _best_val(history_path: Path, headline: str) -> str:
-    try:
-        history = json.loads(history_path.read_text())
-    except (OSError, ValueError):
-        return "-"
-    values = [record[f"val_{headline}"] for record in history if record.get(f"val_{headline}") is not None]
-    return _fmt(max(values)) if values else "-"
 
 
 def _fmt(value: Any) -> str:
@@ -205,10 +219,12 @@ def _fmt(value: Any) -> str:
 
 
 def show(args: argparse.Namespace) -> None:
-    path = Path(args.run)
+    from .catalog import find_run
+
+    path = find_run(args.run)
     folder = path if path.is_dir() else path.parent if path.is_file() else None
     if folder is None or not (folder / "run.json").is_file():
-        raise MlplabError(f"{path} is not a run folder (no run.json)")
+        raise MlplabError(f"{args.run} is not a run folder (no run.json), nor a run in runs/ (see `mlplab runs`)")
     meta_path = folder / "run.json"
     meta = json.loads(meta_path.read_text())
     print(f"run: {path}")
@@ -304,11 +320,11 @@ def _run_figure(args: argparse.Namespace, run, out: Path) -> list[Path]:
     from . import plots
 
     model = run.model
+    features = tuple(args.features) if args.features else None
     if args.kind == "data":
         figure = plots.plot_data(run.dataset.x_train, run.dataset.y_train, model.task, model.classes)
     elif args.kind == "boundary":
-        figure = plots.plot_boundary(model, run.splits, _feature_indices(model, args.features),
-                                     pca=args.pca or (args.features is None and model.module.sizes[0] > 2))
+        figure = plots.plot_boundary(model, run.splits, features, pca=args.pca)
     elif args.kind == "history":
         figure = plots.plot_history(run.history, model.meta.get("best_epoch"))
     elif args.kind == "network":
@@ -318,19 +334,9 @@ def _run_figure(args: argparse.Namespace, run, out: Path) -> list[Path]:
     else:
         from .animation import animate
 
-        return animate(model, run.snapshots, run.history, run.dataset.x_train, run.dataset.y_train,
-                       out if args.out else out.with_name("animation.gif"))
+        return animate(model, run.snapshots, run.history, run.splits,
+                       out if args.out else out.with_name("animation.gif"), features=features, pca=args.pca)
     return [plots.save(figure, out)]
-
-
-def _feature_indices(model, names: list[str] | None) -> tuple[int, int]:
-    if names is None:
-        return (0, 1)
-    known = model.preprocessor.column_names if model.preprocessor.all_numeric else []
-    missing = [name for name in names if name not in known]
-    if missing:
-        raise MlplabError(f"--features: no numeric input named {', '.join(missing)}; inputs are {', '.join(known)}")
-    return known.index(names[0]), known.index(names[1])
 
 
 def explain(args: argparse.Namespace) -> None:
@@ -342,6 +348,49 @@ def explain(args: argparse.Namespace) -> None:
     if not args.values:
         raise MlplabError("give the sample's feature values after `--` (e.g. mlplab explain RUN -- -1 1)")
     print(render(explain_sample(model, args.values, args.label, args.lr)))
+
+
+def sweep(args: argparse.Namespace) -> None:
+    from .sweep import load_sweep_config, parse_grid_option, run_sweep
+
+    if args.top < 0:
+        raise MlplabError(f"--top must be >= 0, got {args.top}")
+    base, grid, options = load_sweep_config(args.config) if args.config else (Config(), {}, {})
+    for _, key, _, _ in TRAIN_FLAGS:
+        value = getattr(args, key)
+        if value is not None:
+            base.set(key, [name.strip() for name in value.split(",") if name.strip()]
+                     if key == "data.features" else value)
+    base.validate()
+    for option in args.grid or []:
+        key, values = parse_grid_option(option)
+        grid[key] = values
+    if not grid:
+        raise MlplabError("nothing to sweep: give --grid KEY=VALUES (or a [sweep.grid] table in --config)")
+    result = run_sweep(base, grid, metric=args.metric or options.get("metric"), out=args.out, force=args.force)
+    if args.quiet:
+        print(result.path)
+        return
+    print(f"{len(result.rows)} models in {result.seconds:.1f} s; best by {result.metric}:")
+    scores = [result.metric] + [name for name in (f"{result.metric.split('_')[0]}_accuracy",
+                                                   f"{result.metric.split('_')[0]}_r2") if name != result.metric]
+    columns = ["model", *grid, "epochs", "best_epoch", *(s for s in scores if s in result.rows[0])]
+    rows = [[row.get(column) for column in columns] for row in result.top(args.top)]
+    cells = [[column.replace("_", " ") if column in ("best_epoch",) else column for column in columns]]
+    cells += [[_cell(value) for value in row] for row in rows]
+    widths = [max(len(row[i]) for row in cells) for i in range(len(columns))]
+    for row in cells:
+        print("  ".join(cell.ljust(width) for cell, width in zip(row, widths)).rstrip())
+    print(f"Sweep saved to {result.path}: results.csv, results.json, curves.npz, sweep.toml, sweep.png; "
+          f"the best model's run folder: {result.path / 'best'}")
+
+
+def _cell(value: Any) -> str:
+    if isinstance(value, float):
+        return f"{value:.4f}" if abs(value) >= 1e-3 or value == 0 else f"{value:.3g}"
+    if isinstance(value, list):
+        return "-".join(map(str, value))
+    return "-" if value is None else str(value)
 
 
 def serve(args: argparse.Namespace) -> None:

@@ -26,7 +26,11 @@ OPTIMIZERS = ("sgd", "adam", "adamw")
 
 
 def applies(config: Config, device: torch.device) -> bool:
+    """Whether the NumPy step may train ``config``. Never under torch.distributed: the step bypasses
+    autograd, so DistributedDataParallel would not average its gradients."""
     training = config.training
+    if torch.distributed.is_available() and torch.distributed.is_initialized():
+        return False
     return (training.fast_path and training.optimizer in OPTIMIZERS and training.schedule == "none"
             and training.l1 == 0 and training.clip_grad is None and config.model.dropout == 0
             and config.model.activation != "gelu" and device.type == "cpu")

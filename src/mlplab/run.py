@@ -34,16 +34,16 @@ from .checkpoint import (
     save_checkpoint,
     save_state_dict,
 )
-from .config import Config, MlplabError, to_toml
+from .config import Config, MlplabError, to_toml, with_absolute_paths
 from .data import Dataset, file_digest, load_dataset
 from .metrics import confusion_matrix, predicted_indices, probabilities_from_logits
 from .model import MLP, OUTPUT_FUNCTIONS
 from .preprocess import DataError, Preprocessor, as_table
+from .progress import Progress
 from .training import (
     Callback,
     EarlyStopping,
     Every,
-    Progress,
     TrainingDiverged,
     TrainingState,
     build_optimizer,
@@ -150,7 +150,8 @@ def train(config: Config | None = None, *, out: str | Path | None = None, save: 
     bar on a terminal); ``callbacks`` run after mlplab's own.
     With the default config this is the tutorial, start to finish.
     """
-    config = (config or Config()).validate()
+    # The run records its data files by absolute path, so its config.toml repeats it from any folder.
+    config = with_absolute_paths((config or Config()).validate())
     device = resolve_device(config.training.device)
     dataset = load_dataset(config)
     run_dir = _run_folder(out, config, force) if save else None
@@ -161,10 +162,10 @@ def train(config: Config | None = None, *, out: str | Path | None = None, save: 
 
 
 def resume(path: str | Path, *, epochs: int | None = None, verbose: bool = False,
-           callbacks: list[Callback] = ()) -> Run:
+           callbacks: list[Callback] = (), save: bool = True) -> Run:
     """Continue the run in folder ``path`` from its last checkpoint, with the optimiser, scheduler and
     random-number states it saved, so the result equals a run never interrupted. ``epochs`` may raise
-    the total number of epochs."""
+    the total number of epochs; ``save=False`` writes nothing (the other ranks of a distributed run)."""
     run_dir = Path(path)
     checkpoint = load_checkpoint(run_dir)
     saved = checkpoint.training_state
@@ -195,7 +196,7 @@ def resume(path: str | Path, *, epochs: int | None = None, verbose: bool = False
         state.snapshots = [snapshot for snapshot in recorded if snapshot["epoch"] <= state.epoch]
     if verbose:
         print(f"Resuming {run_dir} at epoch {state.epoch} of {config.training.epochs}")
-    return _train_and_save(config, dataset, state, run_dir, device, verbose, list(callbacks),
+    return _train_and_save(config, dataset, state, run_dir if save else None, device, verbose, list(callbacks),
                            saved.get("early_stopping") or {}, checkpoint.meta.get("initial_test_loss"))
 
 

@@ -10,10 +10,9 @@ from __future__ import annotations
 
 import copy
 import math
-import sys
 import time
 from dataclasses import dataclass, field
-from typing import Any, TextIO
+from typing import Any
 
 import numpy as np
 import torch
@@ -24,7 +23,7 @@ from .metrics import evaluate, probabilities_from_logits, task_loss
 from .model import compute_loss
 from .threads import choose_threads, thread_limit
 
-__all__ = ["Callback", "EarlyStopping", "Progress", "TrainingDiverged", "TrainingState", "fit"]
+__all__ = ["Callback", "EarlyStopping", "TrainingDiverged", "TrainingState", "fit"]
 
 
 class TrainingDiverged(MlplabError):
@@ -45,6 +44,7 @@ class TrainingState:
     best_epoch: int | None = None
     snapshots: list[dict[str, Any]] = field(default_factory=list)
     seconds: float = 0.0  # wall time spent in fit, over all sessions of a resumed run
+    make_step: Any = None  # (model, optimizer, task, config) -> step; None: autograd or the fast path
 
 
 class Callback:
@@ -159,15 +159,17 @@ def fit(state: TrainingState, x_train: torch.Tensor, y_train: torch.Tensor, conf
     model, optimizer = state.model, state.optimizer
     n_rows = len(x_train)
     total_weight = n_rows if weight is None else float(weight.sum())
+    model.train()
+    for callback in callbacks:
+        callback.on_train_begin(state)  # may set state.make_step (data-parallel training does)
     # One batch's update: the tutorial's autograd steps, or the same chain rule by hand in NumPy where
-    # the optimiser is one of the fast path's NumPy optimisers (tiny networks; see fastpath.py).
-    if isinstance(optimizer, NumpyOptimizer):
+    # the optimiser is one of the fast path's NumPy optimisers (tiny networks; see fastpath.py), or the caller's own.
+    if state.make_step is not None:
+        step = state.make_step(model, optimizer, task, config)
+    elif isinstance(optimizer, NumpyOptimizer):
         step = numpy_step(model, optimizer, x_train, y_train, task)
     else:
         step = autograd_step(model, optimizer, task, config)
-    model.train()
-    for callback in callbacks:
-        callback.on_train_begin(state)
     # A diverging fast path overflows in NumPy: the loss check below reports it, so NumPy need not warn.
     threads = choose_threads(model.sizes, min(config.batch_size or n_rows, n_rows), config.threads)
     with np.errstate(over="ignore", invalid="ignore"), thread_limit(threads):
@@ -298,46 +300,3 @@ class Every(Callback):
     def on_epoch_end(self, state: TrainingState) -> None:
         if self.every and state.epoch % self.every == 0:
             self.action(state)
-
-
-class Progress(Callback):
-    """Print the loss at epoch 1 and every ``log_every`` epochs. On a terminal a live bar is redrawn in
-    place (at most ~10 times a second) with the printed lines scrolling above it."""
-
-    def __init__(self, total_epochs: int, log_every: int, stream: TextIO | None = None, live: bool | None = None):
-        self.total, self.log_every = total_epochs, log_every
-        self.stream = stream or sys.stdout
-        self.live = self.stream.isatty() if live is None else live
-        self.last_draw = 0.0
-
-    def on_epoch_end(self, state: TrainingState) -> None:
-        record = state.history[-1]
-        epoch = record["epoch"]
-        if epoch == 1 or epoch % self.log_every == 0 or epoch == self.total:
-            self._clear()
-            self.stream.write(format_record(record, self.total) + "\n")
-        if self.live and (time.monotonic() - self.last_draw > 0.1 or epoch == self.total):
-            self.last_draw = time.monotonic()
-            done = int(30 * epoch / self.total)
-            self.stream.write(f"\r[{'#' * done}{'.' * (30 - done)}] epoch {epoch}/{self.total} "
-                              f"loss {record['train_loss']:.4f}")
-        self.stream.flush()
-
-    def on_train_end(self, state: TrainingState) -> None:
-        self._clear()
-        if state.stop_reason:
-            self.stream.write(state.stop_reason + "\n")
-
-    def _clear(self) -> None:
-        if self.live:
-            self.stream.write("\r\033[K")
-
-
-def format_record(record: dict[str, Any], total: int) -> str:
-    width = len(str(total))
-    parts = [f"epoch {record['epoch']:>{width}}/{total}", f"train loss {record['train_loss']:.6f}"]
-    for key in ("val_loss", "test_loss", "val_accuracy", "test_accuracy", "val_r2", "test_r2"):
-        if key in record:
-            parts.append(f"{key.replace('_', ' ')} {record[key]:.4f}")
-    return "  ".join(parts)
-

@@ -18,7 +18,7 @@ from pathlib import Path
 
 __all__ = ["TASKS", "Row", "format_table", "median_time", "run"]
 
-TASKS = ("train", "predict", "bigdata", "startup", "threads", "tutorial", "large")
+TASKS = ("train", "predict", "bigdata", "startup", "threads", "tutorial", "large", "sweep", "distributed")
 USER_PATHS = ("train", "predict", "bigdata", "startup", "threads")
 """Tasks measured on whole processes, the way users run mlplab: the headline figures. The others
 (``tutorial``: ``fit()`` without an evaluation split; ``large``: in-process throughput) time internal

@@ -88,7 +88,7 @@ def make_data_files(folder: Path) -> None:
         rooms = rs.randint(1, 7, n)
         town = rs.choice(["north", "south", "east"], n)
         price = 1500 * area + 8000 * rooms + np.where(town == "north", 40000, 0) + rs.normal(0, 5000, n)
-        lines = ["area,rooms,town,price"] + [f"{a:.1f},{r},{t},{p:.0f}" for a, r, t, p in zip(area, rooms, town, price)]
+        lines = ["area,rooms,town,price"] + [f"{a:.1f},{r},{t},{p:.1f}" for a, r, t, p in zip(area, rooms, town, price)]
         path.write_text("\n".join(lines) + "\n")
 
     houses(folder / "houses.csv", 300)

@@ -61,6 +61,8 @@ TRAIN_FLAGS: list[tuple[str, str, Any, str]] = [
     ("--log-every", "training.log_every", int, "print the loss every N epochs"),
     ("--checkpoint-every", "training.checkpoint_every", int, "save a resumable checkpoint every N epochs"),
     ("--snapshot-every", "training.snapshot_every", int, "record the weights every N epochs (for plot animate)"),
+    ("--threads", "training.threads", int, "CPU threads (default 0: one per ~10 ms of work in a step, "
+                                           "so small networks use one)"),
     ("--seed", "seed", int, "seeds the data, the splits and the initial weights"),
 ]
 FLAG_OF_KEY = {key: flag for flag, key, _, _ in TRAIN_FLAGS}
@@ -172,7 +174,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     bench = commands.add_parser("bench", help="benchmark mlplab beside its peers (needs scikit-learn)")
     bench.add_argument("--quick", action="store_true", help="a ~1-minute version (smaller data, fewer repeats)")
-    bench.add_argument("--only", nargs="+", metavar="TASK", help="tutorial, startup, large, sweep and/or distributed")
+    bench.add_argument("--only", nargs="+", metavar="TASK",
+                       help="train, predict, bigdata, startup, threads, tutorial, large, sweep and/or distributed")
     bench.add_argument("--out", "--output", dest="output", metavar="FILE", help="also write the results as JSON here")
 
     serve = commands.add_parser("serve", help="serve trained runs over HTTP (needs mlplab[web])",

@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from .cli import TRAIN_FLAGS, config_from_args, write_rows
+from .cli import TRAIN_FLAGS, config_from_args
 from .config import Config, MlplabError
 
 TUTORIAL_POINT = [-1.0, 1.0]  # the tutorial asks for P(label 1) at this point after reloading
@@ -157,7 +157,10 @@ def _model_from_state_dict(path: str, activation: str, task: str):
 
 
 def _predict_file(model, path: str, output: str | None) -> None:
+    import numpy as np
+
     from .data import read_table
+    from .output import write_columns
     from .preprocess import DataError
 
     table = read_table(path)
@@ -170,17 +173,18 @@ def _predict_file(model, path: str, output: str | None) -> None:
         raise DataError(f"{path} lacks the feature column(s) {', '.join(missing)}; "
                         f"the model was trained on {', '.join(names)}")
     features = {name: table[name] for name in names}
-    header = list(features)
-    rows = [list(values) for values in zip(*features.values())]
+    columns = dict(features)
     if model.task == "regression":
-        predictions = model.predict(features)
-        write_rows(output, [*header, "prediction"], [[*r, float(p)] for r, p in zip(rows, predictions)])
-        return
-    probabilities = model.predict_proba(features)
-    labels = model.predict(features)
-    header += ["prediction", *(f"p_{name}" for name in model.classes)]
-    write_rows(output, header, [[*r, label, *(f"{p:.6f}" for p in ps)]
-                                for r, label, ps in zip(rows, labels.tolist(), probabilities.tolist())])
+        columns["prediction"] = model.predict(features)
+    else:  # one pass of the network: the labels come from the same probabilities
+        from .metrics import predicted_indices
+
+        probabilities = model.predict_proba(features)
+        scores = probabilities[:, 1] if model.task == "binary" else probabilities
+        columns["prediction"] = np.asarray(model.classes)[predicted_indices(scores)]
+        for k, name in enumerate(model.classes):
+            columns[f"p_{name}"] = np.round(probabilities[:, k], 6)
+    write_columns(output, columns)
 
 
 def datasets(args: argparse.Namespace) -> None:

@@ -234,7 +234,8 @@ class TrainingConfig:
     checkpoint_every: int = _field(0, number(0, integer=True), "save a resumable checkpoint every N epochs")
     snapshot_every: int = _field(0, number(0, integer=True), "record weights every N epochs (animations)")
     device: str = _field("cpu", one_of("auto", "cpu", "cuda", "mps"), "where to train")
-    fast_path: bool = _field(True, flag(), "train tiny plain-SGD networks with the hand-derived NumPy step")
+    fast_path: bool = _field(True, flag(), "train tiny networks (SGD, Adam, AdamW) with the hand-derived NumPy step")
+    threads: int = _field(0, number(0, integer=True), "CPU threads (0: chosen by the work of a step)")
 
 
 _SECTIONS = {"data": DataConfig, "model": ModelConfig, "training": TrainingConfig}

@@ -189,7 +189,7 @@ def resume(path: str | Path, *, epochs: int | None = None, verbose: bool = False
         state.scheduler.load_state_dict(saved["scheduler"])
     state.generator.set_state(saved["generator"])
     torch.set_rng_state(saved["torch_rng"])
-    state.epoch, state.history = int(saved["epoch"]), json.loads(saved["history"])
+    state.epoch, state.history = int(saved["epoch"]), read_history(run_dir, saved)
     state.best_epoch, state.seconds = saved.get("best_epoch"), float(saved.get("seconds", 0.0))
     if (run_dir / "snapshots.pt").is_file():  # keep the snapshots taken before the interruption
         recorded = torch.load(run_dir / "snapshots.pt", weights_only=True)
@@ -268,11 +268,10 @@ def _build_module(config: Config, dataset: Dataset) -> MLP:
 
 
 def new_training_state(module: MLP, config: Config) -> TrainingState:
-    """A fresh optimiser (the fast path's PlainSGD where it applies) and scheduler for ``module``."""
+    """A fresh optimiser (the fast path's NumPy one where it applies) and scheduler for ``module``."""
     device = next(module.parameters()).device
     if fastpath.applies(config, device):
-        optimizer = fastpath.PlainSGD(module.parameters(), config.training.learning_rate,
-                                      config.training.weight_decay)
+        optimizer = fastpath.build_optimizer(module, config.training)
     else:
         optimizer = build_optimizer(module, config.training)
     return TrainingState(module, optimizer, build_scheduler(optimizer, config.training),
@@ -389,7 +388,7 @@ class RunWriter:
 
     def save_history(self, state: TrainingState) -> None:
         if self.run_dir is not None:
-            atomic_write_text(self.run_dir / "history.json", json.dumps(_finite(state.history), indent=1))
+            atomic_write_text(self.run_dir / HISTORY_NAME, history_json(state.history))
 
     def save(self, state: TrainingState, metrics: dict[str, Any] | None = None) -> dict[str, Any]:
         """Write every file of the run folder (each atomically); returns the meta."""
@@ -400,7 +399,7 @@ class RunWriter:
         training_state = {
             "epoch": state.epoch,
             "seconds": state.seconds,
-            "history": json.dumps(_finite(state.history)),
+            "history_epochs": len(state.history),  # the history itself is history.json, written first
             "optimizer": state.optimizer.state_dict(),
             "scheduler": state.scheduler.state_dict() if state.scheduler is not None else {},
             "generator": state.generator.get_state(),
@@ -408,9 +407,9 @@ class RunWriter:
             "best_epoch": state.best_epoch,
             "early_stopping": self.stopper.state_dict() if self.stopper else {},
         }
+        self.save_history(state)  # before the checkpoint: a resume never finds fewer epochs than it needs
         save_checkpoint(run_dir / CHECKPOINT_NAME, state.model.state_dict(), meta, training_state)
         save_state_dict(run_dir / "model.pt", state.model.state_dict())
-        self.save_history(state)
         atomic_write_text(run_dir / "config.toml", to_toml(self.config))
         atomic_write_text(run_dir / "run.json", json.dumps(meta, indent=2))
         if state.snapshots:
@@ -418,6 +417,35 @@ class RunWriter:
             torch.save(state.snapshots, buffer)
             atomic_write(run_dir / "snapshots.pt", lambda handle: handle.write(buffer.getvalue()))
         return meta
+
+
+HISTORY_NAME = "history.json"
+
+
+def history_json(history: list[dict[str, Any]]) -> str:
+    """The history as compact JSON in one pass of the C encoder; non-finite numbers (rare: a diverged
+    run) become null in a second, only then."""
+    try:
+        return json.dumps(history, allow_nan=False, separators=(",", ":"))
+    except ValueError:
+        return json.dumps(_finite(history), separators=(",", ":"))
+
+
+def read_history(run_dir: Path, saved: dict[str, Any]) -> list[dict[str, Any]]:
+    """The history a resumable checkpoint goes with: its first ``history_epochs`` records from
+    history.json (checkpoints of earlier mlplab versions carry their own copy)."""
+    if "history" in saved:
+        return json.loads(saved["history"])
+    expected = int(saved.get("history_epochs", saved["epoch"]))
+    folder = run_dir if run_dir.is_dir() else run_dir.parent  # a run folder, or its checkpoint.pt
+    try:
+        history = json.loads((folder / HISTORY_NAME).read_text())
+    except (OSError, ValueError):
+        history = None
+    if not isinstance(history, list) or len(history) < expected:
+        raise CheckpointError(f"{folder / HISTORY_NAME} is missing or shorter than the checkpoint's "
+                              f"{expected} epochs; the run cannot be resumed exactly")
+    return history[:expected]
 
 
 def _finite(values: Any) -> Any:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from pathlib import Path
 from typing import Any
@@ -19,13 +18,16 @@ def train(args: argparse.Namespace) -> None:
     from .run import train as train_run
 
     verbose = not args.quiet
+    if args.format is not None and not args.plots:
+        raise MlplabError("--format chooses the figures' format; it applies only with --plots")
+    args.format = args.format or "png"
     if args.resume:
         given = [flag for flag, key, _, _ in TRAIN_FLAGS if getattr(args, key) is not None and flag != "--epochs"]
         given += [flag for flag in ("--config", "--out") if getattr(args, flag[2:])]
         if given:
             raise MlplabError(f"--resume continues a run with its own config; only --epochs may change "
                               f"(drop {', '.join(given)})")
-        run = resume(args.resume, epochs=getattr(args, "training.epochs"), verbose=verbose)
+        run = resume(args.resume, epochs=getattr(args, "training.epochs"), verbose=verbose, handle_signals=True)
     else:
         config = config_from_args(args)
         if args.plots:
@@ -35,7 +37,7 @@ def train(args: argparse.Namespace) -> None:
             from .plots import require_pyplot
 
             require_pyplot()  # and so is a missing matplotlib
-        run = train_run(config, out=args.out, force=args.force, verbose=verbose)
+        run = train_run(config, out=args.out, force=args.force, verbose=verbose, handle_signals=True)
     figures = []
     if args.plots:
         from .report import write_figures
@@ -51,8 +53,13 @@ def train(args: argparse.Namespace) -> None:
     config = run.config
     if config.data.path is None and config.data.dataset == "xor-blobs":
         reloaded = load(run.path)
-        probability = reloaded.predict_proba([TUTORIAL_POINT])[0, 1]
-        print(f"The probability that [-1, 1] has label 1 is {probability:.6f} (from the reloaded checkpoint)")
+        if reloaded.task == "regression":  # --task regression: a value, not a class probability
+            value = float(reloaded.predict([TUTORIAL_POINT])[0])
+            print(f"The prediction for [-1, 1] is {value:.6f} (from the reloaded checkpoint)")
+        else:
+            probability = reloaded.predict_proba([TUTORIAL_POINT])[0, -1]
+            print(f"The probability that [-1, 1] has label {reloaded.classes[-1]} is {probability:.6f} "
+                  "(from the reloaded checkpoint)")
 
 
 def summarise_metrics(metrics: dict[str, dict[str, float]]) -> str:
@@ -75,7 +82,9 @@ def predict(args: argparse.Namespace) -> None:
     else:
         from .run import load
 
-        model = load(args.run)
+        model = load(args.run, allow_incomplete=args.allow_incomplete)
+    if args.input and args.values:
+        raise MlplabError("give either --input FILE or one row of values after `--`, not both")
     if args.input:
         _predict_file(model, args.input, args.output)
         return
@@ -162,62 +171,78 @@ def datasets(args: argparse.Namespace) -> None:
 
 
 def runs(args: argparse.Namespace) -> None:
+    from .runfolder import read_json, resolve
+    from .schema import load_run_json, progress
+
     folder = Path(args.folder)
     if not folder.is_dir():
         raise MlplabError(f"{folder} is not a folder of runs")
     rows = []
     for meta_path in sorted(folder.glob("*/run.json")):
-        meta = json.loads(meta_path.read_text())
+        try:  # one unreadable folder must not hide the others: name it and go on
+            meta = load_run_json(meta_path.parent)
+            history = read_json(resolve(meta_path.parent / "history.json"), "history file") \
+                if (meta_path.parent / "history.json").exists() else []
+        except MlplabError as error:
+            sys.stderr.write(f"mlplab: skipped {meta_path.parent.name}: {error}\n")
+            continue
         architecture = meta["architecture"]
         metrics = meta.get("metrics") or {}
         headline = "accuracy" if meta["task"] != "regression" else "r2"
-        best_val = _best_val(meta_path.parent / "history.json", headline)
-        rows.append([meta_path.parent.name, meta["data"]["name"],
+        rows.append([meta_path.parent.name, (meta.get("data") or {}).get("name", "?"),
                      "-".join(map(str, [architecture["n_inputs"], *architecture["hidden_sizes"],
                                         architecture["n_outputs"]])),
-                     str(meta["epoch"]), best_val,
+                     str(meta["epoch"]), _best_val(history, headline),
                      _fmt((metrics.get("test") or {}).get(headline)) + f" {headline}",
-                     f"{meta.get('train_seconds', 0):.1f}s"])
+                     f"{meta.get('train_seconds', 0):.1f}s",
+                     "" if meta.get("complete", True) else progress(meta).split(":")[0]])
     if not rows:
         print(f"no runs in {folder}")
         return
-    header = ["name", "data", "architecture", "epochs", "best val", "test", "time"]
+    header = ["name", "data", "architecture", "epochs", "best val", "test", "time", ""]
     widths = [max(len(str(row[i])) for row in [header, *rows]) for i in range(len(header))]
     for row in [header, *rows]:
         print("  ".join(str(cell).ljust(width) for cell, width in zip(row, widths)).rstrip())
 
 
-def _best_val(history_path: Path, headline: str) -> str:
-    try:
-        history = json.loads(history_path.read_text())
-    except (OSError, ValueError):
+def _best_val(history: Any, headline: str) -> str:
+    if not isinstance(history, list):
         return "-"
-    values = [record[f"val_{headline}"] for record in history if record.get(f"val_{headline}") is not None]
+    values = [record[f"val_{headline}"] for record in history
+              if isinstance(record, dict) and isinstance(record.get(f"val_{headline}"), (int, float))]
     return _fmt(max(values)) if values else "-"
 
 
 def _fmt(value: Any) -> str:
-    return "-" if value is None else f"{value:.4f}"
+    return f"{value:.4f}" if isinstance(value, (int, float)) and not isinstance(value, bool) else "-"
 
 
 def show(args: argparse.Namespace) -> None:
+    from .runfolder import read_text, readable, resolve
+    from .schema import load_run_json, progress
+
     path = Path(args.run)
     folder = path if path.is_dir() else path.parent if path.is_file() else None
-    if folder is None or not (folder / "run.json").is_file():
+    if folder is None or not readable(folder / "run.json"):
         raise MlplabError(f"{path} is not a run folder (no run.json)")
-    meta_path = folder / "run.json"
-    meta = json.loads(meta_path.read_text())
+    meta = load_run_json(folder)
+    config_text = read_text(resolve(folder / "config.toml"), "config file") if readable(folder / "config.toml") else ""
     print(f"run: {path}")
-    print(f"data: {meta['data']['name']}  task: {meta['task']}  classes: {meta.get('classes')}")
+    print(f"data: {(meta.get('data') or {}).get('name', '?')}  task: {meta['task']}  classes: {meta.get('classes')}")
     architecture = meta["architecture"]
     print(f"architecture: {architecture['n_inputs']} -> {architecture['hidden_sizes']} -> "
-          f"{architecture['n_outputs']} ({architecture['activation']}, output {architecture['output']})")
-    print(f"epochs: {meta['epoch']}  time: {meta.get('train_seconds', 0):.2f}s  "
-          f"stopped: {meta.get('stop_reason') or 'completed'}")
+          f"{architecture['n_outputs']} ({architecture['activation']}, output {architecture.get('output')})")
+    state = progress(meta)
+    if state == "completed":
+        state = meta.get("stop_reason") or state
+    else:
+        state += f"; resume with: mlplab train --resume {path}"
+    print(f"epochs: {meta['epoch']}  time: {meta.get('train_seconds', 0):.2f}s  stopped: {state}")
     for split, values in (meta.get("metrics") or {}).items():
-        print(f"{split}: " + "  ".join(f"{k} {_fmt(v)}" for k, v in values.items()))
+        if isinstance(values, dict):
+            print(f"{split}: " + "  ".join(f"{k} {_fmt(v)}" for k, v in values.items()))
     print("config:")
-    sys.stdout.write((folder / "config.toml").read_text())
+    sys.stdout.write(config_text)
 
 
 def evaluate(args: argparse.Namespace) -> None:
@@ -226,10 +251,13 @@ def evaluate(args: argparse.Namespace) -> None:
     from .metrics import evaluate as score
     from .run import load
 
-    model = load(args.run)
+    model = load(args.run, allow_incomplete=args.allow_incomplete)
     target = args.target or model.meta.get("data", {}).get("target")
     features, y = select_columns(read_table(args.data), target, model.feature_names, args.data)
     if model.task == "regression":
+        if y.dtype.kind not in "biuf":
+            raise MlplabError(f"{args.data}: the target column '{target}' holds text, but this run is a regression "
+                              "model, which needs numbers")
         results = score("regression", y.astype(float), model.predict(features))
     else:
         from .preprocess import TargetEncoder
@@ -276,7 +304,7 @@ def plot(args: argparse.Namespace) -> None:
     elif args.kind == "data" and folder is None:
         written = [plots.save(_data_figure(args), out)]
     else:
-        run = load_run(folder)
+        run = load_run(folder, announce=print)
         written = _run_figure(args, run, out)
     for path in written:
         print(f"wrote {path}")
@@ -334,7 +362,7 @@ def explain(args: argparse.Namespace) -> None:
     from .explain import render
     from .run import load
 
-    model = load(args.run)
+    model = load(args.run, allow_incomplete=args.allow_incomplete)
     if not args.values:
         raise MlplabError("give the sample's feature values after `--` (e.g. mlplab explain RUN -- -1 1)")
     print(render(explain_sample(model, args.values, args.label, args.lr)))

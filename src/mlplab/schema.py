@@ -125,6 +125,12 @@ def _check_preprocessor(check: _Checker, values: Any, n_inputs: int) -> None:
                       f"preprocessor.{key} must hold {n_inputs} finite numbers, got "
                       f"{len(vector) if isinstance(vector, list) else repr(vector)}")
     check.require(all(value != 0 for value in values["divisor"]), "preprocessor.divisor holds a zero")
+    for key in ("input_features", "raw_names"):  # computed inputs (x1^2, ...) from these raw columns
+        listed = values.get(key)
+        check.require(listed is None or (isinstance(listed, list) and listed and all(isinstance(v, str) for v in listed)),
+                      f"preprocessor.{key} must be a list of names, got {listed!r}")
+    check.require((values.get("input_features") is None) == (values.get("raw_names") is None),
+                  "preprocessor.input_features and raw_names go together")
     unknown = values.get("unknown_categories", "error")
     check.require(unknown in ("error", "ignore"), f"preprocessor.unknown_categories must be error or ignore, got "
                                                   f"{unknown!r}")

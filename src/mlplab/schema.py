@@ -127,8 +127,8 @@ def _check_preprocessor(check: _Checker, values: Any, n_inputs: int) -> None:
     check.require(all(value != 0 for value in values["divisor"]), "preprocessor.divisor holds a zero")
     for key in ("input_features", "raw_names"):  # computed inputs (x1^2, ...) from these raw columns
         listed = values.get(key)
-        check.require(listed is None or (isinstance(listed, list) and listed and all(isinstance(v, str) for v in listed)),
-                      f"preprocessor.{key} must be a list of names, got {listed!r}")
+        names_ok = isinstance(listed, list) and listed and all(isinstance(v, str) for v in listed)
+        check.require(listed is None or names_ok, f"preprocessor.{key} must be a list of names, got {listed!r}")
     check.require((values.get("input_features") is None) == (values.get("raw_names") is None),
                   "preprocessor.input_features and raw_names go together")
     unknown = values.get("unknown_categories", "error")

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
 import mlplab
@@ -44,6 +44,7 @@ def snapshot(folder: Path) -> dict[str, bytes]:
 def assert_contract(code, err, before, after, ok):
     """Exit 0 and ``ok()``; or exit 2, one clean line, nothing changed on disk."""
     assert "Traceback" not in err
+    event(f"exit {code}")  # shown by --hypothesis-show-statistics: both outcomes must be reached
     if code == 0:
         ok()
     else:
@@ -54,21 +55,25 @@ def assert_contract(code, err, before, after, ok):
 
 # --- CSV contents -------------------------------------------------------------------------------
 
-cells = st.one_of(
-    st.integers(-3, 3).map(str), st.floats(-10, 10, allow_nan=False).map(lambda v: f"{v:.3g}"),
-    st.sampled_from(["", "nan", "inf", "-1e39", "1e308", "yes", "no", "café", " 2 ", "1,5", '"q"', "9" * 25]),
-)
+numbers = st.one_of(st.integers(-3, 3).map(str), st.floats(-10, 10, allow_nan=False).map(lambda v: f"{v:.3g}"))
+oddities = st.sampled_from(["", "nan", "inf", "-1e39", "1e308", "yes", "no", "café", " 2 ", "1,5", '"q"', "9" * 25])
 names = st.sampled_from(["a", "b", "y", "c d", "", "ü"])
 
 
 @st.composite
 def csv_texts(draw):
-    header = draw(st.lists(names, min_size=1, max_size=4))
-    if "y" not in header and draw(st.booleans()):
-        header.append("y")
-    n_rows = draw(st.integers(0, 12))
-    rows = [[draw(cells) for _ in range(len(header) + draw(st.sampled_from([0, 0, 0, 0, 1, -1])))]
-            for _ in range(n_rows)]
+    """Mostly well-formed tables (so both outcomes are reached), with odd headers, cells and rows mixed in."""
+    header = draw(st.one_of(st.just(["a", "b", "y"]), st.lists(names, min_size=1, max_size=4)))
+    odd_rate = draw(st.sampled_from([0, 0, 0.05, 0.3]))
+    rows = []
+    for _ in range(draw(st.integers(0, 14))):
+        width = len(header) + (draw(st.sampled_from([-1, 1])) if draw(st.integers(0, 19)) == 0 else 0)
+        rows.append([draw(oddities) if draw(st.floats(0, 1)) < odd_rate else draw(numbers) for _ in range(width)])
+    labels = draw(st.sampled_from(["numbers", "classes", "text"]))
+    if labels != "numbers" and header and header[-1] == "y":
+        for row in rows:
+            if len(row) == len(header):
+                row[-1] = draw(st.sampled_from(["0", "1"] if labels == "classes" else ["yes", "no", "maybe"]))
     return "\n".join([",".join(header), *(",".join(row) for row in rows)]) + "\n"
 
 

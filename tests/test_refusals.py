@@ -128,3 +128,26 @@ def test_the_python_api_refuses_wrong_types_with_mlplab_errors():
     assert run.config.training.epochs == 5
     with pytest.raises(mlplab.DataError, match="rows have different lengths"):
         run.model.predict([[1.0, 2.0], [1.0]])
+
+
+def test_junk_npz_does_not_suggest_allow_pickle(cli, tmp_path):
+    np.savez(tmp_path / "objects.npz", X=np.array([[1, "a"]], dtype=object), y=np.array([1]))
+    (tmp_path / "junk.npz").write_bytes(b"not an archive at all")
+    for name in ("objects.npz", "junk.npz"):
+        code, _, err = cli("train", "--data", tmp_path / name, "--epochs", "2", "--out", tmp_path / "r")
+        assert one_error_line(code, err) and "allow_pickle" not in err and "could run code" in err, err
+
+
+def test_plot_and_resume_say_which_data_file_they_read(cli, csv_file, tmp_path):
+    out = tmp_path / "run"
+    assert cli("train", "--data", csv_file, "--target", "y", "--epochs", "4", "--checkpoint-every", "2",
+               "--out", out, "--quiet")[0] == 0
+    pytest.importorskip("matplotlib")
+    code, shown, err = cli("plot", "boundary", out, "--out", tmp_path / "b.png")
+    assert code == 0, err
+    assert f"data: reading {csv_file} (named in the run)" in shown
+    csv_file.write_text(csv_file.read_text() + "0.5,0.5,1\n")
+    code, shown, err = cli("plot", "boundary", out, "--out", tmp_path / "b.png")
+    assert "it has changed since the run was trained" in shown
+    code, shown, err = cli("train", "--resume", out, "--epochs", "6")
+    assert code == 2 and "has changed since the run started" in err

@@ -218,8 +218,13 @@ def _read_npz(path: Path) -> Table:
         with np.load(path, allow_pickle=False) as arrays:
             x = arrays["X"] if "X" in arrays else arrays["x"]
             y = arrays["y"]
-    except (KeyError, ValueError, OSError) as error:
-        raise DataError(f"{path}: expected a .npz with numeric arrays X and y ({error})") from None
+    except KeyError as error:
+        raise DataError(f"{path}: expected a .npz with numeric arrays X and y (it has no array {error})") from None
+    except (ValueError, OSError, EOFError):
+        # NumPy's own text would suggest allow_pickle: mlplab never unpickles data, which could run code
+        raise DataError(f"{path}: not a readable .npz with numeric arrays X and y (a damaged file, another "
+                        "format, or arrays of Python objects, which mlplab does not load: they could run code)") \
+            from None
     if x.ndim != 2 or len(x) != len(y):
         raise DataError(f"{path}: X must be 2-D with as many rows as y has values")
     table = {f"x{i}": x[:, i] for i in range(x.shape[1])}

@@ -314,7 +314,8 @@ def load(path: str | Path, *, allow_incomplete: bool = False) -> TrainedModel:
         module.load_state_dict(checkpoint.weights)
         preprocessor = Preprocessor.from_dict(meta["preprocessor"])
     except (KeyError, TypeError, RuntimeError) as error:
-        raise CheckpointError(f"{path}: the checkpoint's description does not fit its weights ({error})") from None
+        reason = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        raise CheckpointError(f"{path}: the checkpoint's description does not fit its weights ({reason})") from None
     module.eval()
     return TrainedModel(module, meta["task"], meta.get("classes"), preprocessor, meta)
 

@@ -33,7 +33,8 @@ from typing import IO, Any
 
 import torch
 
-from .runfolder import RunFolderError, file_mode, open_regular, readable, resolve
+from .runfolder import file_mode, readable, resolve
+from .saferead import UnreadableFile, open_regular
 from .schema import CheckpointError, check_meta, check_weights
 
 __all__ = ["Checkpoint", "CheckpointError", "atomic_write", "load_checkpoint", "load_state_dict",
@@ -122,7 +123,7 @@ def torch_load(path: str | Path, what: str) -> Any:
         raise CheckpointError(f"{what} {str(path)!r} does not exist")
     try:
         handle = open_regular(where, what)
-    except RunFolderError as error:
+    except UnreadableFile as error:
         raise CheckpointError(str(error)) from None
     with handle:
         try:

@@ -391,7 +391,7 @@ def load_config(path: str) -> Config:
         import tomllib
     except ModuleNotFoundError:  # Python 3.10
         import tomli as tomllib  # type: ignore[no-redef]
-    from .runfolder import read_bytes
+    from .saferead import read_bytes
 
     data = read_bytes(path, "config file", 16 << 20)  # a regular file of sane size: not /dev/zero
     try:

@@ -15,8 +15,8 @@ A plain rename of a whole folder over RUN cannot do this: POSIX cannot rename on
 A writer holds an exclusive ``flock`` on the folder itself for as long as it trains, so two trainings
 into one ``--out`` cannot interleave: the second is refused at once. Readers take no lock.
 
-Files are read only if they are regular files under a size cap (a ``history.json`` that is a link to
-``/dev/zero`` must not exhaust memory). This module imports no torch.
+Files are read only if they are regular files under a size cap (:mod:`mlplab.saferead`). This module
+imports no torch.
 """
 
 from __future__ import annotations
@@ -26,15 +26,14 @@ import json
 import os
 import secrets
 import shutil
-import stat
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO
 
 from .config import MlplabError
+from .saferead import MiB, UnreadableFile, read_bytes, read_json, read_text  # noqa: F401 - re-exported
 
-__all__ = ["RunFolderError", "commit", "file_mode", "open_regular", "read_bytes", "recover", "resolve"]
+__all__ = ["RunFolder", "RunFolderError", "commit", "file_mode", "read_bytes", "recover", "resolve"]
 
 COMMIT = ".mlplab-commit"
 STAGING = ".mlplab-staging-"
@@ -44,11 +43,6 @@ RUN_FILES = ("checkpoint.pt", "model.pt", "history.json", "config.toml", "run.js
 FIGURE_STEMS = ("data", "boundary", "history", "network", "neurons", "activations", "animation")
 FIGURE_SUFFIXES = (".png", ".svg", ".pdf", ".gif", ".mp4")
 
-MiB = 1 << 20
-# What a run folder's files may weigh before mlplab refuses to read them. Generous for real runs
-# (a million epochs of history is ~200 MB); small enough that a bogus file cannot exhaust memory.
-SIZE_CAPS = {".json": 512 * MiB, ".toml": 16 * MiB, ".pt": 64 * 1024 * MiB}
-DEFAULT_CAP = 512 * MiB
 
 FAULT_ENV = "MLPLAB_FAULT_AT"  # tests only: SIGKILL this process at the Nth write/rename of a save
 _fault_count = 0
@@ -58,57 +52,7 @@ class RunFolderError(MlplabError):
     """A run folder cannot be used: not mlplab's, busy, unwritable, or a file in it is unreadable."""
 
 
-# --- reading --------------------------------------------------------------------------------------
-
-def _cap_for(path: Path) -> int:
-    return SIZE_CAPS.get(path.suffix.lower(), DEFAULT_CAP)
-
-
-def open_regular(path: str | Path, what: str = "file", cap: int | None = None) -> IO[bytes]:
-    """Open ``path`` for reading if it is a regular file of at most ``cap`` bytes (checked on the open
-    handle, so a file swapped in between cannot slip through); else RunFolderError."""
-    path = Path(path)
-    cap = _cap_for(path) if cap is None else cap
-    try:
-        handle = open(path, "rb")  # noqa: SIM115 - returned to the caller
-    except FileNotFoundError:
-        raise RunFolderError(f"{what} {str(path)!r} does not exist") from None
-    except IsADirectoryError:
-        raise RunFolderError(f"{path} is a folder, not a {what}") from None
-    except OSError as error:
-        raise RunFolderError(f"cannot read {what} {path}: {error.strerror or error}") from None
-    info = os.fstat(handle.fileno())
-    if not stat.S_ISREG(info.st_mode):
-        handle.close()
-        raise RunFolderError(f"{path} is not a regular file (a device, pipe or folder?); refusing to read it "
-                             f"as a {what}")
-    if info.st_size > cap:
-        handle.close()
-        raise RunFolderError(f"{path} is {info.st_size} bytes, more than the {cap} bytes a {what} may have; "
-                             "refusing to read it")
-    return handle
-
-
-def read_bytes(path: str | Path, what: str = "file", cap: int | None = None) -> bytes:
-    """The bytes of a regular file under ``cap`` (see :func:`open_regular`)."""
-    with open_regular(path, what, cap) as handle:
-        return handle.read()
-
-
-def read_text(path: str | Path, what: str = "file") -> str:
-    data = read_bytes(path, what)
-    try:
-        return data.decode("utf-8")
-    except UnicodeDecodeError as error:
-        raise RunFolderError(f"{path} is not UTF-8 text (byte {error.start}); is it damaged?") from None
-
-
-def read_json(path: str | Path, what: str = "file"):
-    try:
-        return json.loads(read_text(path, what))
-    except ValueError as error:
-        raise RunFolderError(f"{path} is damaged: not valid JSON ({error})") from None
-
+# --- reading: the overlay of a commit in progress ------------------------------------------------
 
 def _manifest(folder: Path) -> dict | None:
     """The manifest of a commit in progress in ``folder``, or None."""
@@ -117,7 +61,7 @@ def _manifest(folder: Path) -> dict | None:
         return None
     try:
         manifest = json.loads(read_bytes(path, "commit manifest", 16 * MiB))
-    except (ValueError, RunFolderError):
+    except (ValueError, UnreadableFile):
         return None
     return manifest if isinstance(manifest, dict) else None
 

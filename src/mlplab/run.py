@@ -43,7 +43,7 @@ from .metrics import confusion_matrix, predicted_indices, probabilities_from_log
 from .model import MLP, OUTPUT_FUNCTIONS
 from .preprocess import DataError, Preprocessor, as_table
 from .resources import checkpoint_bytes_estimate
-from .runfolder import RunFolder, RunFolderError
+from .runfolder import RunFolder, RunFolderError, commit, old_run_files
 from .training import (
     Callback,
     EarlyStopping,
@@ -395,7 +395,7 @@ def _train_and_save(config: Config, dataset: Dataset, state: TrainingState, fold
                     early_stopping_state: dict[str, Any], initial_test_loss: float | None = None,
                     score_training_rows: bool = True, handle_signals: bool = False) -> Run:
     training = config.training
-    run_dir = folder.root if folder is not None else None
+    run_dir = folder.root if isinstance(folder, RunFolder) else folder
     n_classes = len(dataset.classes) if dataset.classes else None
     x_train, y_train = _tensors(dataset.x_train, dataset.y_train, device)
     weight = None if dataset.weight is None else torch.from_numpy(dataset.weight).to(device)
@@ -449,7 +449,7 @@ def _record_snapshot(state: TrainingState) -> None:
 class RunWriter:
     """Writes the run folder: mid-way (resumable checkpoints) and at the end (with final metrics)."""
 
-    folder: RunFolder | None
+    folder: RunFolder | Path | None  # a plain Path: a folder this process owns (a temporary one), no lock
     config: Config
     dataset: Dataset
     stopper: EarlyStopping | None
@@ -514,7 +514,10 @@ class RunWriter:
                  "run.json": json.dumps(meta, indent=2).encode()}
         if state.snapshots:
             files["snapshots.pt"] = snapshots_bytes(state.snapshots)
-        self.folder.commit(files, final=metrics is not None)
+        if isinstance(self.folder, RunFolder):
+            self.folder.commit(files, final=metrics is not None)
+        else:
+            commit(self.folder, files, remove=old_run_files(Path(self.folder)))
         return meta
 
 

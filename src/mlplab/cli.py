@@ -154,6 +154,22 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--quick", action="store_true", help="a ~1-minute version (smaller data, fewer repeats)")
     bench.add_argument("--only", nargs="+", metavar="TASK", help="tutorial, startup and/or large")
     bench.add_argument("--output", help="also write the results as JSON here")
+
+    serve = commands.add_parser("serve", help="serve trained runs over HTTP (needs mlplab[web])",
+                                description="Serve runs as a JSON/CSV prediction API (FastAPI + uvicorn); "
+                                            "docs at /docs, schema at /openapi.json.")
+    serve.add_argument("runs", nargs="+", metavar="RUN", help="run folders to serve; NAME=RUN chooses the name")
+    serve.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
+    serve.add_argument("--port", type=int, default=8000, help="port (default 8000)")
+    serve.add_argument("--workers", type=int, default=1, help="worker processes (default 1)")
+    serve.add_argument("--max-rows", type=int, default=10_000, help="rows per request (default 10000)")
+    serve.add_argument("--max-body", type=int, default=10 * 1024 * 1024, help="body bytes (default 10 MiB)")
+
+    export = commands.add_parser("export", help="export a run as ONNX, TorchScript or torch.export (.pt2)")
+    export.add_argument("run", help="run folder or checkpoint")
+    export.add_argument("--format", required=True, help="onnx, torchscript or pt2")
+    export.add_argument("--output", help="file to write (default: model.onnx / model.torchscript.pt / "
+                                         "model.pt2 in the run folder); a sidecar FILE.json goes beside it")
     return parser
 
 

@@ -368,6 +368,24 @@ def explain(args: argparse.Namespace) -> None:
     print(render(explain_sample(model, args.values, args.label, args.lr)))
 
 
+def serve(args: argparse.Namespace) -> None:
+    from .web import require_web
+
+    require_web()
+    from .web.app import Limits
+    from .web.serve import serve as serve_runs
+
+    serve_runs(args.runs, host=args.host, port=args.port, workers=args.workers,
+               limits=Limits(max_rows=args.max_rows, max_body_bytes=args.max_body))
+
+
+def export(args: argparse.Namespace) -> None:
+    from .export import export_run
+
+    for path in export_run(args.run, args.format, args.output):
+        print(f"wrote {path}")
+
+
 def playground(args: argparse.Namespace) -> None:
     from .web import require_web
 

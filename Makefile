@@ -25,7 +25,7 @@ lint: $(BIN)/mlplab
 	$(BIN)/ruff check src tests benchmarks
 
 bench: $(BIN)/mlplab
-	$(BIN)/mlplab bench --output bench-results/results.json
+	$(BIN)/mlplab bench --out bench-results/results.json
 
 clean:
 	rm -rf $(VENV) runs .pytest_cache

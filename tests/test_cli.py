@@ -2,6 +2,7 @@
 
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -141,11 +142,12 @@ def test_predict_many_rows_from_csv(tutorial_run, cli, tmp_path):
 
 def test_real_subprocess_and_python_dash_m(tmp_path):
     env = {**os.environ, "PYTHONPATH": str(Path(__file__).parents[1] / "src")}
-    result = subprocess.run([sys.executable, "-m", "mlplab", "train", "--out", str(tmp_path / "r"), *FAST],
-                            capture_output=True, text=True, env=env, timeout=120)
+    result = subprocess.run([sys.executable, "-X", "importtime", "-m", "mlplab", "train", "--out",
+                             str(tmp_path / "r"), *FAST], capture_output=True, text=True, env=env, timeout=120)
     assert result.returncode == 0, result.stderr
     assert "Before training, test loss is" in result.stdout
     assert "\r" not in result.stdout  # not a terminal: plain lines, no live bar
+    assert "| rich" not in result.stderr  # and the bar's library is not even imported
     result = subprocess.run([sys.executable, "-m", "mlplab", "train", "--lr", "-3"], capture_output=True,
                             text=True, env=env, timeout=60, cwd=tmp_path)
     assert result.returncode == 2
@@ -157,16 +159,28 @@ def test_live_progress_bar_on_a_terminal():
     import io
 
     import mlplab
-    from mlplab.training import Progress
+    from mlplab.progress import Progress
 
     class Terminal(io.StringIO):
         def isatty(self):
             return True
 
     stream = Terminal()
-    config = mlplab.Config()
-    config.training.epochs = 50
-    mlplab.train(config, save=False, callbacks=[Progress(50, 25, stream=stream)])
-    text = stream.getvalue()
-    assert "\r[" in text and "epoch 50/50" in text
-    assert "epoch 25/50  train loss" in text
+    config = mlplab.Config.from_dict({"data": {"val_fraction": 0.25}, "training": {"epochs": 50}})
+    mlplab.train(config, save=False, callbacks=[Progress(50, 25, stream=stream, refresh_seconds=0)])
+    text = re.sub(r"\x1b\[[0-9;?]*[A-Za-z]", "", stream.getvalue())  # without the colours
+    bars = [part for part in re.split(r"[\r\n]", text) if "epochs, ETA" in part]  # each redraw of the bar
+    assert "50/50 epochs" in bars[-1] and "epochs/s" in bars[-1], bars[-1]
+    assert "val accuracy" in bars[-1]
+    assert "epoch 25/50  train loss" in text  # the printed lines scroll above the bar
+
+
+def test_early_stopping_says_why_the_run_ended(cli, tmp_path):
+    code, out, err = cli("train", "--out", tmp_path / "r", "--dataset", "moons", "--n-train", "60", "--noise", "0.3",
+                         "--hidden", "64", "64", "--optimizer", "adam", "--lr", "0.05", "--epochs", "400",
+                         "--val-fraction", "0.3", "--early-stopping", "--patience", "5")
+    assert code == 0, err
+    lines = out.splitlines()
+    stop = next(line for line in lines if line.startswith("early stopping:"))
+    assert "restored the best weights, from epoch" in stop
+    assert lines.index(stop) < next(i for i, line in enumerate(lines) if line.startswith("Final:"))

@@ -19,10 +19,12 @@ def test_runs_lists_runs_as_a_table(cli, tmp_path):
     code, out, err = cli("runs", tmp_path / "runs")
     assert code == 0, err
     lines = out.strip().splitlines()
-    assert lines[0].split() == ["name", "data", "architecture", "epochs", "best", "val", "test", "time"]
-    assert lines[1].split()[:4] == ["first", "xor-blobs", "2-5-1", "20"]
-    assert lines[2].split()[:4] == ["second", "moons", "2-8-8-1", "20"]
-    assert lines[1].split()[4] == "-" and lines[2].split()[4] != "-"  # best val only with a val split
+    assert lines[0].split() == ["name", "date", "data", "architecture", "epochs", "best", "val", "test", "train",
+                                "time"]
+    first, second = (line.split() for line in lines[1:])
+    assert first[0] == str(tmp_path / "runs" / "first") and first[3:6] == ["xor-blobs", "2-5-1", "20"]
+    assert second[0] == str(tmp_path / "runs" / "second") and second[3:6] == ["moons", "2-8-8-1", "20"]
+    assert first[6] == "-" and second[6] != "-"  # best val only with a val split
     code, out, _ = cli("runs", tmp_path / "empty")
     assert code == 2
 

@@ -101,7 +101,7 @@ def test_numpy_step_with_sample_weights_matches_autograd(task):
 def test_fast_path_selection():
     cpu = torch.device("cpu")
     assert applies(mlplab.Config(), cpu)
-    for key, value in [("training.momentum", 0.9), ("training.optimizer", "adam"), ("model.dropout", 0.1),
+    for key, value in [("training.optimizer", "rmsprop"), ("model.dropout", 0.1),
                        ("training.schedule", "step"), ("training.l1", 0.01), ("training.clip_grad", 1.0),
                        ("model.activation", "gelu"), ("training.fast_path", False)]:
         config = mlplab.Config()
@@ -110,10 +110,10 @@ def test_fast_path_selection():
     assert not applies(mlplab.Config(), torch.device("meta"))
     from mlplab.run import new_training_state
 
-    config = mlplab.Config.from_dict({"training": {"momentum": 0.5}})
+    config = mlplab.Config.from_dict({"training": {"schedule": "step"}})
     assert isinstance(new_training_state(MLP(2, [5], 1), config).optimizer, torch.optim.SGD)
     assert isinstance(new_training_state(MLP(2, [5], 1), mlplab.Config()).optimizer, PlainSGD)
-    run = mlplab.train(mlplab.Config.from_dict({"training": {"epochs": 5, "momentum": 0.5}}), save=False)
+    run = mlplab.train(mlplab.Config.from_dict({"training": {"epochs": 5, "schedule": "step"}}), save=False)
     assert run.history[-1]["epoch"] == 5  # the fallback trains, silently
 
 
@@ -147,12 +147,18 @@ def test_benchmarks_run_in_tiny_size(capsys):
     from mlplab import bench
 
     rows = bench.run("tiny")
-    assert {row.task.split()[0] for row in rows} >= {"tutorial", "end", "mlplab", "train", "inference", "peak"}
+    tasks = " ".join(row.task for row in rows)
+    for phrase in ("`mlplab train` per epoch", "--optimizer adam", "`mlplab predict --input`", "Parquet",
+                   "x 20 .npz", "NeuralNetClassifier.fit", "`mlplab --help`", "busy loops", "tutorial 2-5-1",
+                   "inference 1M rows"):
+        assert phrase in tasks, phrase
     assert all(row.mlplab_value > 0 for row in rows)
     out = capsys.readouterr().out
-    assert "ratio" in out and "loss curves differ by at most" in out
+    assert "User paths" in out and "Internal paths" in out and "loss curves differ by at most" in out
 
 
 def test_bench_command_refuses_unknown_tasks(cli):
+    from mlplab.bench import TASKS
+
     code, _, err = cli("bench", "--only", "nope")
-    assert code == 2 and "--only takes tutorial, startup, large; got nope" in err
+    assert code == 2 and f"--only takes {', '.join(TASKS)}; got nope" in err

@@ -4,6 +4,7 @@ shape checks before any network is built, and only regular files of sane size ar
 import json
 import os
 import shutil
+from pathlib import Path
 
 import pytest
 import torch
@@ -152,7 +153,7 @@ def test_runs_skips_and_names_unreadable_folders(small_run, tmp_path, cli):
     (root / "partial" / "run.json").write_text(json.dumps({"task": "binary"}))
     code, out, err = cli("runs", root)
     assert code == 0
-    assert [line.split()[0] for line in out.strip().splitlines()[1:]] == ["good"]
+    assert [Path(line.split()[0]).name for line in out.strip().splitlines()[1:]] == ["good"]
     assert "skipped junk" in err and "skipped partial" in err and len(err.strip().splitlines()) == 2
 
 

@@ -46,10 +46,11 @@ def train_until(ws, epoch: int, speed: int = 50) -> dict:
     while True:
         message = json.loads(ws.receive_text())
         if message["type"] == "frame":
-            ws.send_text('{"type": "ack"}')
             if message["epoch"] >= epoch:
-                ws.send_text('{"type": "pause"}')
+                ws.send_text('{"type": "pause"}')  # before the ack: training stays at this frame's epoch
+                ws.send_text('{"type": "ack"}')
                 return message
+            ws.send_text('{"type": "ack"}')
 
 
 def first_messages(ws) -> tuple[dict, dict]:

@@ -36,3 +36,18 @@ def test_korean_uses_the_tutorials_terms():
     assert korean["heading.network"] == "은닉층" and korean["label.activation"] == "활성화 함수"
     assert korean["label.lr"] == "학습률" and korean["explain.backward"].startswith("역전파")
     assert "가중치" in korean["hover.weight"] and "편향" in korean["hover.bias"]
+
+
+def test_the_walkthroughs_follow_the_tutorial_in_both_languages_with_the_pages_terms():
+    docs = Path(__file__).resolve().parents[1] / "docs"
+    english, korean = (docs / "tutorial.en.md").read_text(encoding="utf-8"), (docs / "tutorial.ko.md").read_text(
+        encoding="utf-8")
+    headings = [re.findall(r"^## (\d)\.", text, re.M) for text in (english, korean)]
+    assert headings[0] == headings[1] == ["1", "2", "3", "4", "5"]
+    assert "{{" not in english + korean and "Before training, test loss is" in korean  # real output, filled in
+    assert "명령줄(CLI)의 출력은 영어 그대로" in korean
+    page = catalogue("ko")
+    for term in ("은닉층", "활성화 함수", "역전파", "학습률", "가중치", "편향", "에포크"):
+        assert term in korean and any(term in text for text in page.values()), term
+    for image in re.findall(r"\]\((tutorial/[^)]+\.png)\)", english + korean):
+        assert (docs / image).is_file()

@@ -35,7 +35,7 @@ def assert_image(path, size=(640, 480)):
 
 
 @pytest.mark.parametrize(("kind", "size"), [("boundary", (640, 480)), ("history", (1024, 480)),
-                                            ("network", (660, 532)), ("neurons", (900, 240)), ("data", (640, 480))])
+                                            ("network", (840, 532)), ("neurons", (835, 225)), ("data", (640, 480))])
 def test_each_run_plot_writes_a_valid_image(cli, animated_run, tmp_path, kind, size):
     out = tmp_path / f"{kind}.png"
     code, stdout, err = cli("plot", kind, animated_run, "--out", out)
@@ -60,7 +60,8 @@ def test_bad_plot_requests(cli, tmp_path, animated_run):
              (["plot", "history", animated_run, "--format", "bmp"], "--format must be one of png, svg, pdf"),
              (["plot", "data", "--out", tmp_path / "x.jpg"], "figures are written as .png, .svg or .pdf"),
              (["plot", "animate", tmp_path / "nothing"], "does not exist"),
-             (["plot", "boundary", animated_run, "--features", "x1", "zz"], "no numeric input named zz")]
+             (["plot", "boundary", animated_run, "--features", "x1", "zz"], "no numeric input named zz"),
+             (["plot", "boundary", animated_run, "--features", "x1", "x1"], "two different inputs")]
     for args, message in cases:
         code, _, err = cli(*args)
         assert code == 2 and message in err, (args, err)
@@ -72,8 +73,7 @@ def test_boundary_colours_agree_with_the_model(animated_run):
     figure.canvas.draw()
     pixels = np.asarray(figure.canvas.buffer_rgba())[:, :, :3].astype(float)
     ax = figure.axes[0]
-    colormap = plt_colormap()
-    lookup = colormap(np.linspace(0, 1, 256))[:, :3] * 255
+    lookup = plots.probability_map()(np.linspace(0, 1, 256))[:, :3] * 255
     points = np.concatenate([x for x, _ in run.splits.values()])
     rs = np.random.RandomState(0)
     legend = ax.get_legend().get_window_extent()
@@ -83,10 +83,9 @@ def test_boundary_colours_agree_with_the_model(animated_run):
             continue  # a data point is drawn there
         probability = run.model.predict_proba(np.array([[u, v]]))[0, 1]
         if abs(probability - 0.5) < 0.15:
-            continue  # the white 0.5 contour runs there
+            continue  # the 0.5 contour runs there
         column, row = ax.transData.transform((u, v))
-        if legend.contains(column, row):
-            continue  # the legend box covers the heatmap there
+        assert not legend.contains(column, row)  # the legend is outside the data
         colour = pixels[int(round(pixels.shape[0] - row)), int(round(column))]
         shown = np.argmin(((lookup - colour) ** 2).sum(axis=1)) / 255
         assert (shown > 0.5) == (probability > 0.5), (u, v, shown, probability)
@@ -94,12 +93,6 @@ def test_boundary_colours_agree_with_the_model(animated_run):
         checked += 1
     assert checked > 100
     plots.require_pyplot().close(figure)
-
-
-def plt_colormap():
-    import matplotlib
-
-    return matplotlib.colormaps[plots.PROBABILITY_MAP]
 
 
 def test_network_diagram_draws_one_edge_per_weight():
@@ -166,3 +159,83 @@ def test_commands_that_do_not_plot_never_import_matplotlib(tmp_path):
             "print('matplotlib' in sys.modules)")
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert result.stdout.strip().splitlines()[-1] == "False", result.stderr
+
+
+@pytest.fixture(scope="module")
+def mixed_run(tmp_path_factory):
+    """A table with a text column, scaled inputs in very different units, and a wide hidden layer."""
+    folder = tmp_path_factory.mktemp("mixed")
+    rs = np.random.RandomState(0)
+    n = 160
+    age, ratio = rs.normal(50, 10, n), rs.normal(0.002, 0.001, n)
+    colour = rs.choice(["red", "green", "blue"], n, p=[0.5, 0.3, 0.2])
+    label = np.where((age - 50) / 10 + (ratio - 0.002) / 0.001 + (colour == "red") > 0.5, "yes", "no")
+    (folder / "mixed.csv").write_text("age,ratio,colour,bought\n" + "".join(
+        f"{a:.2f},{r:.6f},{c},{y}\n" for a, r, c, y in zip(age, ratio, colour, label)))
+    config = {"data": {"path": str(folder / "mixed.csv"), "target": "bought", "scale": "standard"},
+              "model": {"hidden_sizes": [64]}, "training": {"optimizer": "adam", "learning_rate": 0.01, "epochs": 30}}
+    mlplab.train(mlplab.Config.from_dict(config), out=folder / "run")
+    return load_run(folder / "run")
+
+
+def test_boundary_over_two_columns_of_a_table_with_text(mixed_run, cli, tmp_path):
+    figure = plots.plot_boundary(mixed_run.model, mixed_run.splits, ("age", "ratio"))
+    ax = figure.axes[0]
+    assert (ax.get_xlabel(), ax.get_ylabel()) == ("age", "ratio")
+    low, high = ax.get_xlim()
+    assert 10 < low < 40 and 60 < high < 95  # years, not standardised units
+    assert 0 < ax.get_ylim()[1] < 0.01
+    assert "colour = red" in ax.get_title(loc="right")  # the text column held at its most frequent value
+    train_points = ax.collections[-2].get_offsets()
+    assert train_points[:, 0].min() > 10  # the points drawn in the same, original units
+    plots.require_pyplot().close(figure)
+    code, _, err = cli("plot", "boundary", mixed_run.folder, "--features", "age", "colour",
+                       "--out", tmp_path / "b.png")
+    assert code == 2 and "no numeric input named colour" in err
+
+
+def test_network_diagram_names_inputs_and_summarises_wide_layers(mixed_run):
+    figure = plots.plot_network(mixed_run.model)
+    texts = [text.get_text() for text in figure.axes[0].texts]
+    assert "+55 units" in texts
+    assert {"age", "ratio", "colour=blue", "colour=green", "colour=red", "P(label yes)"} <= set(texts)
+    plots.require_pyplot().close(figure)
+
+
+def test_regression_boundary_has_one_colour_bar_and_history_a_log_scale(tmp_path):
+    rs = np.random.RandomState(1)
+    x = rs.uniform(-2, 2, size=(120, 2))
+    y = 40 + 10 * x[:, 0] - 5 * x[:, 1] ** 2
+    np.savez(tmp_path / "reg.npz", X=x, y=y)
+    config = {"data": {"path": str(tmp_path / "reg.npz")}, "model": {"hidden_sizes": [16]},
+              "training": {"optimizer": "adam", "learning_rate": 0.05, "epochs": 20}}
+    mlplab.train(mlplab.Config.from_dict(config), out=tmp_path / "r")
+    run = load_run(tmp_path / "r")
+    figure = plots.plot_boundary(run.model, run.splits)
+    assert len(figure.axes) == 2  # the plot and one colour bar
+    assert figure.axes[0].get_title() == "Prediction surface"
+    assert figure.axes[1].get_ylabel().startswith("predicted")
+    plots.require_pyplot().close(figure)
+    # An MSE falling from 1000 to 1 spans three decades: log scale; R² from -60 up to 0.9 is cut at -1.
+    falling = [{"epoch": e, "train_loss": 1000 * 0.9 ** e, "train_r2": 1 - 61 * 0.9 ** e} for e in range(1, 70)]
+    figure = plots.plot_history(falling)
+    assert figure.axes[0].get_yscale() == "log" and figure.axes[1].get_ylim()[0] == -1
+    plots.require_pyplot().close(figure)
+    figure = plots.plot_history([{"epoch": e, "train_loss": 0.7 - 0.001 * e, "train_accuracy": 0.5}
+                                 for e in range(1, 100)])
+    assert figure.axes[0].get_yscale() == "linear"
+    plots.require_pyplot().close(figure)
+
+
+def test_neuron_heatmaps_are_a_grid_on_one_colour_scale(tmp_path):
+    mlplab.train(mlplab.Config.from_dict({"model": {"hidden_sizes": [12, 3]}, "training": {"epochs": 5}}),
+                 out=tmp_path / "r")
+    run = load_run(tmp_path / "r")
+    figure = plots.plot_neurons(run.model, run.dataset.x_train)
+    *panels, colour_bar = figure.axes
+    assert len(panels) == 15 and colour_bar.get_ylabel() == "activation (relu)"
+    assert len({panel.images[0].norm.vmax for panel in panels}) == 1  # one shared scale
+    columns = {round(panel.get_position().x0, 3) for panel in panels}
+    assert len(columns) == 8  # 12 units wrap onto a second row of the grid
+    assert panels[0].get_ylabel() == "layer 1" and panels[12].get_ylabel() == "layer 2"
+    plots.require_pyplot().close(figure)

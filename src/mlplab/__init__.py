@@ -38,6 +38,8 @@ __all__ = [
     "load_config",
     "read_table",
     "resume",
+    "run_sweep",
+    "sweep_search",
     "train",
 ]
 
@@ -63,6 +65,8 @@ _LOCATIONS = {
     "load_config": "config",
     "read_table": "data",
     "resume": "run",
+    "run_sweep": "sweep",
+    "sweep_search": "search",
     "train": "run",
 }
 
@@ -87,3 +91,5 @@ if TYPE_CHECKING:  # for type checkers and IDEs; at run time the names load lazi
     from .model import MLP
     from .preprocess import DataError
     from .run import Run, TrainedModel, load, resume, train
+    from .search import sweep_search
+    from .sweep import run_sweep

@@ -21,49 +21,68 @@ from .config import Config, ConfigError, MlplabError, load_config
 # flag, config key, type, help. The one table that ties flags to config keys: it builds the parser,
 # applies given flags over a --config file, and names the flag in validation errors.
 TRAIN_FLAGS: list[tuple[str, str, Any, str]] = [
-    ("--dataset", "data.dataset", str, "built-in data set (see `mlplab datasets`; default xor-blobs)"),
-    ("--data", "data.path", str, "your own data: CSV, Parquet or .npz file"),
-    ("--target", "data.target", str, "target column of --data"),
+    ("--dataset", "data.dataset", str, "built-in data set (`mlplab datasets` describes them)"),
+    ("--data", "data.path", str, "your own data: a CSV, Parquet or .npz file"),
+    ("--target", "data.target", str, "the target column of --data"),
     ("--features", "data.features", str, "comma-separated feature columns (default: all but the target)"),
-    ("--test-data", "data.test_path", str, "separate test file (default: split off --test-fraction)"),
-    ("--n-train", "data.n_train", int, "generated training points (default 80)"),
-    ("--n-test", "data.n_test", int, "generated test points (default 20)"),
+    ("--test-data", "data.test_path", str, "a separate test file (default: split off --test-fraction)"),
+    ("--n-train", "data.n_train", int, "generated training points"),
+    ("--n-test", "data.n_test", int, "generated test points"),
     ("--noise", "data.noise", float, "generator noise, e.g. the blobs' std (default: the data set's)"),
     ("--classes", "data.n_classes", int, "classes of blobs/gaussian-quantiles, arms of spiral"),
-    ("--test-fraction", "data.test_fraction", float, "share of --data held out for testing (default 0.2)"),
-    ("--val-fraction", "data.val_fraction", float, "share of training rows for validation (default 0)"),
+    ("--test-fraction", "data.test_fraction", float, "share of --data held out for testing"),
+    ("--val-fraction", "data.val_fraction", float, "share of training rows held out for validation"),
     ("--input-features", "data.input_features", str,
      "the network's inputs from the feature columns, comma-separated: NAME, NAME^2, NAME*NAME, sin(NAME); "
      "e.g. 'x1,x2,x1^2,x2^2,x1*x2,sin(x1),sin(x2)' (default: the columns as they are)"),
-    ("--scale", "data.scale", str, "none, standard or minmax, fitted on training rows (default none)"),
-    ("--unknown-categories", "data.unknown_categories", str, "error or ignore (all-zero one-hot)"),
-    ("--hidden", "model.hidden_sizes", int, "hidden layer sizes, e.g. --hidden 64 64 32 (default 5)"),
-    ("--activation", "model.activation", str, "hidden activation (default relu)"),
-    ("--dropout", "model.dropout", float, "dropout after each hidden layer (default 0)"),
-    ("--init", "model.init", str, "default, xavier_uniform, xavier_normal, kaiming_uniform, kaiming_normal"),
-    ("--task", "model.task", str, "auto, binary, multiclass or regression (default auto)"),
-    ("--dtype", "model.dtype", str, "float32 or float64 (default float32)"),
-    ("--optimizer", "training.optimizer", str, "sgd, adam, adamw or rmsprop (default sgd)"),
-    ("--lr", "training.learning_rate", float, "learning rate (default 0.03)"),
-    ("--momentum", "training.momentum", float, "momentum for sgd/rmsprop (default 0)"),
+    ("--scale", "data.scale", str, "feature scaling, fitted on the training rows"),
+    ("--unknown-categories", "data.unknown_categories", str, "a category unseen in training: error, or all-zero"),
+    ("--hidden", "model.hidden_sizes", int, "hidden layer sizes, e.g. --hidden 64 64 32"),
+    ("--activation", "model.activation", str, "hidden activation"),
+    ("--dropout", "model.dropout", float, "dropout after each hidden layer"),
+    ("--init", "model.init", str, "weight initialisation (default: PyTorch's)"),
+    ("--task", "model.task", str, "auto: from the target (text/integers: classes, floats: regression)"),
+    ("--dtype", "model.dtype", str, "precision of weights and arithmetic"),
+    ("--optimizer", "training.optimizer", str, "optimiser"),
+    ("--lr", "training.learning_rate", float, "learning rate"),
+    ("--momentum", "training.momentum", float, "momentum for sgd/rmsprop"),
     ("--nesterov", "training.nesterov", bool, "Nesterov momentum (sgd)"),
-    ("--weight-decay", "training.weight_decay", float, "L2 penalty (default 0)"),
-    ("--l1", "training.l1", float, "L1 penalty on weights (default 0)"),
-    ("--epochs", "training.epochs", int, "passes over the training data (default 2000)"),
+    ("--weight-decay", "training.weight_decay", float, "L2 penalty"),
+    ("--l1", "training.l1", float, "L1 penalty on weights"),
+    ("--epochs", "training.epochs", int, "passes over the training data"),
     ("--batch-size", "training.batch_size", int, "mini-batch size (default: full batch)"),
-    ("--schedule", "training.schedule", str, "none, step, cosine or plateau (default none)"),
-    ("--step-size", "training.step_size", int, "epochs between decays for --schedule step (default 100)"),
-    ("--gamma", "training.gamma", float, "decay factor for step/plateau (default 0.1)"),
+    ("--schedule", "training.schedule", str, "learning-rate schedule"),
+    ("--step-size", "training.step_size", int, "epochs between decays for --schedule step"),
+    ("--gamma", "training.gamma", float, "decay factor for --schedule step/plateau"),
     ("--clip-grad", "training.clip_grad", float, "clip the gradient norm to this"),
-    ("--early-stopping", "training.early_stopping", bool, "stop when val loss stops improving"),
-    ("--patience", "training.patience", int, "epochs without improvement (default 20)"),
-    ("--log-every", "training.log_every", int, "print the loss every N epochs (default 100)"),
+    ("--early-stopping", "training.early_stopping", bool, "stop when the validation loss stops improving"),
+    ("--patience", "training.patience", int, "epochs without improvement before --early-stopping stops"),
+    ("--device", "training.device", str, "where to train"),
+    ("--log-every", "training.log_every", int, "print the loss every N epochs"),
     ("--checkpoint-every", "training.checkpoint_every", int, "save a resumable checkpoint every N epochs"),
-    ("--snapshot-every", "training.snapshot_every", int, "record weights every N epochs (for animations)"),
-    ("--device", "training.device", str, "auto, cpu, cuda or mps (default cpu)"),
-    ("--seed", "seed", int, "seed for data, splits and initial weights (default 0)"),
+    ("--snapshot-every", "training.snapshot_every", int, "record the weights every N epochs (for plot animate)"),
+    ("--threads", "training.threads", int, "CPU threads (default 0: one per ~10 ms of work in a step, "
+                                           "so small networks use one)"),
+    ("--seed", "seed", int, "seeds the data, the splits and the initial weights"),
 ]
 FLAG_OF_KEY = {key: flag for flag, key, _, _ in TRAIN_FLAGS}
+
+# How `mlplab train --help` shows the flags: its groups (by config section, the run's own settings last)
+# and a metavar that says what a value is. Choices and defaults are read from the config's own rules.
+RUN_KEYS = ("training.log_every", "training.checkpoint_every", "training.snapshot_every", "seed")
+METAVARS = {"model.activation": "NAME", "data.input_features": "TERMS",
+            "data.path": "FILE", "data.target": "COL", "data.features": "COLS",
+            "data.test_path": "FILE", "data.noise": "STD", "data.n_classes": "K", "data.test_fraction": "FRACTION",
+            "data.val_fraction": "FRACTION", "model.dropout": "P", "training.learning_rate": "LR",
+            "training.momentum": "M", "training.weight_decay": "L2", "training.l1": "L1", "training.gamma": "G",
+            "training.clip_grad": "NORM"}
+TRAIN_EXAMPLES = """examples:
+  mlplab train                                    # the tutorial's network, data and training
+  mlplab train --dataset spiral --hidden 32 32 --optimizer adam --lr 0.01 --epochs 500
+  mlplab train --data houses.csv --target price --scale standard --val-fraction 0.2 --early-stopping
+  mlplab train --config runs/NAME/config.toml     # repeat a run (NAME as `mlplab runs` lists it)
+  mlplab train --resume NAME --epochs 4000        # continue a run saved with --checkpoint-every
+"""
 
 
 class _Parser(argparse.ArgumentParser):
@@ -81,28 +100,35 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"mlplab {_version()}")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
 
-    train = commands.add_parser("train", help="train a network (no options: the tutorial's)",
-                                description="Train a network. With no options: the tutorial's 2-5-1 "
-                                            "network on xor-blobs, SGD lr 0.03, 2000 epochs.")
-    train.add_argument("--config", help="TOML config file; flags override it")
+    _add_train_parser(commands)
+
+    sweep = commands.add_parser(
+        "sweep", help="train a grid of settings at once, batched; compare them",
+        description="Train every combination of --grid values over a base config (--config and the train flags) "
+                    "as one batched computation, write a sweep folder and print the best rows.")
+    sweep.add_argument("--config", help="TOML base config; a [sweep.grid] table adds grid settings")
+    sweep.add_argument("--grid", action="append", metavar="KEY=VALUES",
+                       help="a setting and its values: training.learning_rate=0.01,0.03 or seed=0..31; "
+                            "hidden sizes: 'model.hidden_sizes=5;8;16,16' (';' between networks)")
+    sweep.add_argument("--metric", help="what picks the best: loss (default), accuracy, f1, r2, ... on the "
+                                        "validation split (test without one), or a column such as test_f1")
+    sweep.add_argument("--top", type=int, default=5, help="rows of the table to print (default 5)")
+    sweep.add_argument("--out", help="sweep folder (default sweeps/<data>-<time>)")
+    sweep.add_argument("--force", action="store_true", help="replace a sweep already in --out")
+    sweep.add_argument("--quiet", action="store_true", help="print only the sweep folder")
     for flag, key, kind, help_text in TRAIN_FLAGS:
         if kind is bool:
-            train.add_argument(flag, dest=key, action="store_const", const=True, default=None, help=help_text)
+            sweep.add_argument(flag, dest=key, action="store_const", const=True, default=None, help=help_text)
         else:
-            train.add_argument(flag, dest=key, type=kind, nargs="+" if flag == "--hidden" else None,
+            sweep.add_argument(flag, dest=key, type=kind, nargs="+" if flag == "--hidden" else None,
                                default=None, metavar=key.split(".")[-1].upper(), help=help_text)
-    train.add_argument("--out", help="run folder (default runs/<data>-<time>)")
-    train.add_argument("--force", action="store_true", help="replace a run already in --out")
-    train.add_argument("--resume", metavar="RUN", help="continue RUN from its last checkpoint")
-    train.add_argument("--quiet", action="store_true", help="print only the run folder")
-    train.add_argument("--plots", action="store_true", help="write the standard figures into the run folder")
-    train.add_argument("--format", help="figure format for --plots: png, svg or pdf (default png)")
 
     predict = commands.add_parser("predict", help="predict with a trained run or a plain state_dict")
     predict.add_argument("run", nargs="?", help="run folder or checkpoint file")
     predict.add_argument("values", nargs="*", type=float, help="one row of feature values (after --)")
     predict.add_argument("--input", help="CSV of rows to predict (header with the feature names)")
-    predict.add_argument("--output", help="write the predictions CSV here (default stdout)")
+    predict.add_argument("--out", "--output", dest="output", metavar="FILE",
+                         help="write the predictions CSV here (default: stdout)")
     predict.add_argument("--state-dict", help="a plain state_dict file (e.g. the tutorial's model.pt)")
     predict.add_argument("--activation", default="relu", help="hidden activation for --state-dict")
     predict.add_argument("--task", choices=["auto", "regression"], default="auto",
@@ -127,7 +153,8 @@ def build_parser() -> argparse.ArgumentParser:
     plot.add_argument("kind", choices=["data", "boundary", "history", "activations", "network", "neurons",
                                        "animate"])
     plot.add_argument("run", nargs="?", help="run folder (data: optional, draws the run's data)")
-    plot.add_argument("--out", help="output file (default: in the run folder, or ./KIND.FORMAT)")
+    plot.add_argument("--out", "--output", dest="out", metavar="FILE",
+                      help="output file (default: in the run folder, or ./KIND.FORMAT)")
     plot.add_argument("--format", default="png", help="png, svg or pdf (default png)")
     plot.add_argument("--features", nargs=2, metavar="NAME", help="boundary: the two inputs spanning the plane")
     plot.add_argument("--pca", action="store_true", help="boundary: span the plane by 2 principal components")
@@ -152,8 +179,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     bench = commands.add_parser("bench", help="benchmark mlplab beside its peers (needs scikit-learn)")
     bench.add_argument("--quick", action="store_true", help="a ~1-minute version (smaller data, fewer repeats)")
-    bench.add_argument("--only", nargs="+", metavar="TASK", help="tutorial, startup and/or large")
-    bench.add_argument("--output", help="also write the results as JSON here")
+    bench.add_argument("--only", nargs="+", metavar="TASK",
+                       help="train, predict, bigdata, startup, threads, tutorial, large, sweep and/or distributed")
+    bench.add_argument("--out", "--output", dest="output", metavar="FILE", help="also write the results as JSON here")
 
     serve = commands.add_parser("serve", help="serve trained runs over HTTP (needs mlplab[web])",
                                 description="Serve runs as a JSON/CSV prediction API (FastAPI + uvicorn); "
@@ -168,9 +196,73 @@ def build_parser() -> argparse.ArgumentParser:
     export = commands.add_parser("export", help="export a run as ONNX, TorchScript or torch.export (.pt2)")
     export.add_argument("run", help="run folder or checkpoint")
     export.add_argument("--format", required=True, help="onnx, torchscript or pt2")
-    export.add_argument("--output", help="file to write (default: model.onnx / model.torchscript.pt / "
+    export.add_argument("--out", "--output", dest="output", metavar="FILE",
+                        help="file to write (default: model.onnx / model.torchscript.pt / "
                                          "model.pt2 in the run folder); a sidecar FILE.json goes beside it")
     return parser
+
+
+def _add_train_parser(commands: Any) -> None:
+    train = commands.add_parser("train", help="train a network (no options: the tutorial's)",
+                                description="Train a network. With no options: the tutorial's 2-5-1 network on "
+                                            "xor-blobs, SGD lr 0.03, 2000 epochs.",
+                                usage="%(prog)s [OPTIONS]", epilog=TRAIN_EXAMPLES, formatter_class=_HelpFormatter)
+    groups = {name: train.add_argument_group(name) for name in ("data", "model", "training", "run")}
+    for flag, key, kind, help_text in TRAIN_FLAGS:
+        group = groups["run" if key in RUN_KEYS else key.split(".")[0]]
+        if kind is bool:
+            group.add_argument(flag, dest=key, action="store_const", const=True, default=None, help=help_text)
+            continue
+        choices = _choices(key)
+        metavar = "{" + ",".join(choices) + "}" if choices else METAVARS.get(key, "N" if kind is int else "X")
+        group.add_argument(flag, dest=key, type=kind, nargs="+" if flag == "--hidden" else None, default=None,
+                           metavar=metavar, help=help_text + ("" if "(default" in help_text else _default_text(key)))
+    run = groups["run"]
+    run.add_argument("--config", metavar="FILE", help="TOML config file (a run's config.toml too); flags override it")
+    run.add_argument("--out", "--output", dest="out", metavar="DIR", help="run folder (default: runs/DATA-TIME)")
+    run.add_argument("--force", action="store_true", help="replace a run already in --out")
+    run.add_argument("--resume", metavar="RUN", help="continue RUN from its last checkpoint")
+    run.add_argument("--nproc", type=int, metavar="N",
+                     help="data-parallel training on N processes (torch.distributed; also runs under torchrun)")
+    run.add_argument("--timeout", type=float, default=300.0, metavar="SECONDS",
+                     help="with --nproc: how long a worker waits for a missing one before stopping (default: 300)")
+    run.add_argument("--quiet", action="store_true", help="print only the run folder")
+    run.add_argument("--plots", action="store_true", help="write the standard figures into the run folder")
+    run.add_argument("--format", metavar="{png,svg,pdf}", help="figure format for --plots "
+                                                                               "(default: png)")
+
+
+class _HelpFormatter(argparse.RawDescriptionHelpFormatter):
+    """Help in aligned columns, the examples (epilog) as written."""
+
+    def __init__(self, prog: str) -> None:
+        super().__init__(prog, max_help_position=34)
+
+
+def _choices(key: str) -> tuple[str, ...]:
+    """The values a setting allows, from its validation rule (``one_of``), without importing torch."""
+    import dataclasses
+
+    from .config import Config
+
+    section, _, name = key.rpartition(".")
+    owner = getattr(Config(), section) if section else Config()
+    spec = next(spec for spec in dataclasses.fields(owner) if spec.name == name)
+    return tuple(getattr(spec.metadata.get("rule"), "choices", ()))
+
+
+def _default_text(key: str) -> str:
+    from .config import Config
+
+    value = Config()
+    for part in key.split("."):
+        value = getattr(value, part)
+    if value is None:
+        return ""
+    if key.endswith("_every") and value == 0:
+        return " (default: off)"
+    shown = " ".join(map(str, value)) if isinstance(value, list) else str(value)
+    return f" (default: {shown})"
 
 
 def _version() -> str:
@@ -194,10 +286,19 @@ def main(argv: list[str] | None = None) -> None:
         try:
             args.values = [*args.values, *map(float, tail)]
         except ValueError:
+            option = next((token for token in tail if token.startswith("--")), None)
+            if option:  # `explain RUN -- -1 1 --label 1`: everything after `--` is a value, by design
+                fail(f"{option} comes after `--`, where only the sample's values go; put options before it: "
+                     f"mlplab {args.command} RUN {option} ... -- VALUES")
             fail(f"the values after `--` must be numbers, got {' '.join(tail)}")
     if args.command is None:
         parser.print_help()
         raise SystemExit(0)
+    for name in ("run", "resume"):  # a run may be named as `mlplab runs` lists it
+        if isinstance(getattr(args, name, None), str) and not os.path.exists(getattr(args, name)):
+            from .catalog import find_run
+
+            setattr(args, name, str(find_run(getattr(args, name))))
     try:
         from . import commands
 
@@ -264,13 +365,13 @@ def write_rows(path: str | None, header: list[str], rows: list[list[Any]]) -> No
         from .checkpoint import atomic_write_text
 
         if Path(path).is_dir():
-            raise MlplabError(f"--output {path} is a folder; give a file name for the predictions CSV")
+            raise MlplabError(f"--out {path} is a folder; give a file name for the predictions CSV")
         if not Path(path).parent.is_dir():
-            raise MlplabError(f"--output {path}: the folder {Path(path).parent} does not exist")
+            raise MlplabError(f"--out {path}: the folder {Path(path).parent} does not exist")
         try:
             atomic_write_text(path, buffer.getvalue())
         except OSError as error:
-            raise MlplabError(f"--output {path}: cannot write it ({error.strerror or error})") from None
+            raise MlplabError(f"--out {path}: cannot write it ({error.strerror or error})") from None
 
 
 def print_json(values: Any) -> None:

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 from pathlib import Path
 from typing import Any
 
-from .cli import TRAIN_FLAGS, config_from_args, write_rows
+from .cli import TRAIN_FLAGS, config_from_args
 from .config import Config, MlplabError
 
 TUTORIAL_POINT = [-1.0, 1.0]  # the tutorial asks for P(label 1) at this point after reloading
@@ -27,6 +28,9 @@ def train(args: argparse.Namespace) -> None:
         if given:
             raise MlplabError(f"--resume continues a run with its own config; only --epochs may change "
                               f"(drop {', '.join(given)})")
+    if args.nproc is not None or _under_torchrun():
+        return _train_distributed(args, verbose)
+    if args.resume:
         run = resume(args.resume, epochs=getattr(args, "training.epochs"), verbose=verbose, handle_signals=True)
     else:
         config = config_from_args(args)
@@ -60,6 +64,33 @@ def train(args: argparse.Namespace) -> None:
             probability = reloaded.predict_proba([TUTORIAL_POINT])[0, -1]
             print(f"The probability that [-1, 1] has label {reloaded.classes[-1]} is {probability:.6f} "
                   "(from the reloaded checkpoint)")
+
+
+def _under_torchrun() -> bool:
+    from .distributed import distributed_env
+
+    return distributed_env()
+
+
+def _train_distributed(args: argparse.Namespace, verbose: bool) -> None:
+    """--nproc N, or a torchrun worker: the workers train; rank 0 prints the summary."""
+    from .distributed import train_distributed
+
+    if args.plots:
+        raise MlplabError("--plots is not available with --nproc; run `mlplab plot` on the run folder afterwards")
+    config = None if args.resume else config_from_args(args)
+    nproc = 1 if args.nproc is None else args.nproc
+    path = train_distributed(config, nproc=nproc, out=args.out, force=args.force, verbose=verbose,
+                             resume=args.resume, epochs=getattr(args, "training.epochs") if args.resume else None,
+                             timeout=args.timeout)
+    if path is None:  # not rank 0
+        return
+    if not verbose:
+        print(path)
+        return
+    meta = json.loads((path / "run.json").read_text())
+    print(summarise_metrics(meta["metrics"]))
+    print(f"Run saved to {path}: checkpoint.pt, model.pt, history.json, config.toml, run.json")
 
 
 def summarise_metrics(metrics: dict[str, dict[str, float]]) -> str:
@@ -136,7 +167,10 @@ def _model_from_state_dict(path: str, activation: str, task: str):
 
 
 def _predict_file(model, path: str, output: str | None) -> None:
+    import numpy as np
+
     from .data import read_table
+    from .output import write_columns
     from .preprocess import DataError
 
     table = read_table(path)
@@ -149,17 +183,18 @@ def _predict_file(model, path: str, output: str | None) -> None:
         raise DataError(f"{path} lacks the feature column(s) {', '.join(missing)}; "
                         f"the model was trained on {', '.join(names)}")
     features = {name: table[name] for name in names}
-    header = list(features)
-    rows = [list(values) for values in zip(*features.values())]
+    columns = dict(features)
     if model.task == "regression":
-        predictions = model.predict(features)
-        write_rows(output, [*header, "prediction"], [[*r, float(p)] for r, p in zip(rows, predictions)])
-        return
-    probabilities = model.predict_proba(features)
-    labels = model.predict(features)
-    header += ["prediction", *(f"p_{name}" for name in model.classes)]
-    write_rows(output, header, [[*r, label, *(f"{p:.6f}" for p in ps)]
-                                for r, label, ps in zip(rows, labels.tolist(), probabilities.tolist())])
+        columns["prediction"] = model.predict(features)
+    else:  # one pass of the network: the labels come from the same probabilities
+        from .metrics import predicted_indices
+
+        probabilities = model.predict_proba(features)
+        scores = probabilities[:, 1] if model.task == "binary" else probabilities
+        columns["prediction"] = np.asarray(model.classes)[predicted_indices(scores)]
+        for k, name in enumerate(model.classes):
+            columns[f"p_{name}"] = np.round(probabilities[:, k], 6)
+    write_columns(output, columns)
 
 
 def datasets(args: argparse.Namespace) -> None:
@@ -171,46 +206,26 @@ def datasets(args: argparse.Namespace) -> None:
 
 
 def runs(args: argparse.Namespace) -> None:
-    from .runfolder import read_json, resolve
-    from .schema import load_run_json, progress
+    from .catalog import RUNS_FOLDER, list_runs
 
-    folder = Path(args.folder)
-    if not folder.is_dir():
-        raise MlplabError(f"{folder} is not a folder of runs")
-    rows = []
-    for meta_path in sorted(folder.glob("*/run.json")):
-        try:  # one unreadable folder must not hide the others: name it and go on
-            meta = load_run_json(meta_path.parent)
-            history = read_json(resolve(meta_path.parent / "history.json"), "history file") \
-                if (meta_path.parent / "history.json").exists() else []
-        except MlplabError as error:
-            sys.stderr.write(f"mlplab: skipped {meta_path.parent.name}: {error}\n")
-            continue
-        architecture = meta["architecture"]
-        metrics = meta.get("metrics") or {}
-        headline = "accuracy" if meta["task"] != "regression" else "r2"
-        rows.append([meta_path.parent.name, (meta.get("data") or {}).get("name", "?"),
-                     "-".join(map(str, [architecture["n_inputs"], *architecture["hidden_sizes"],
-                                        architecture["n_outputs"]])),
-                     str(meta["epoch"]), _best_val(history, headline),
-                     _fmt((metrics.get("test") or {}).get(headline)) + f" {headline}",
-                     f"{meta.get('train_seconds', 0):.1f}s",
-                     "" if meta.get("complete", True) else progress(meta).split(":")[0]])
-    if not rows:
-        print(f"no runs in {folder}")
+    def skipped(folder: Path, error: MlplabError) -> None:  # one unreadable folder must not hide the others
+        sys.stderr.write(f"mlplab: skipped {folder.name}: {error}\n")
+
+    found = list_runs(args.folder, skipped)
+    if not found:
+        print(f"no runs in {args.folder}")
         return
-    header = ["name", "data", "architecture", "epochs", "best val", "test", "time", ""]
+    # Names as `show`, `predict` and `plot` take them: bare in the default folder, else with the folder.
+    default = Path(args.folder) == Path(RUNS_FOLDER)
+    header = ["name", "date", "data", "architecture", "epochs", "best val", "test", "train time", ""]
+    rows = [[run.path.name if default else str(run.path),
+             run.created.strftime("%Y-%m-%d %H:%M") if run.created else "-", run.data, run.architecture,
+             str(run.epochs), _fmt(run.best_val), f"{_fmt(run.test)} {run.headline}", f"{run.train_seconds:.1f}s",
+             run.state]
+            for run in found]
     widths = [max(len(str(row[i])) for row in [header, *rows]) for i in range(len(header))]
     for row in [header, *rows]:
         print("  ".join(str(cell).ljust(width) for cell, width in zip(row, widths)).rstrip())
-
-
-def _best_val(history: Any, headline: str) -> str:
-    if not isinstance(history, list):
-        return "-"
-    values = [record[f"val_{headline}"] for record in history
-              if isinstance(record, dict) and isinstance(record.get(f"val_{headline}"), (int, float))]
-    return _fmt(max(values)) if values else "-"
 
 
 def _fmt(value: Any) -> str:
@@ -218,13 +233,14 @@ def _fmt(value: Any) -> str:
 
 
 def show(args: argparse.Namespace) -> None:
+    from .catalog import find_run
     from .runfolder import read_text, readable, resolve
     from .schema import load_run_json, progress
 
-    path = Path(args.run)
+    path = find_run(args.run)
     folder = path if path.is_dir() else path.parent if path.is_file() else None
     if folder is None or not readable(folder / "run.json"):
-        raise MlplabError(f"{path} is not a run folder (no run.json)")
+        raise MlplabError(f"{args.run} is not a run folder (no run.json), nor a run in runs/ (see `mlplab runs`)")
     meta = load_run_json(folder)
     config_text = read_text(resolve(folder / "config.toml"), "config file") if readable(folder / "config.toml") else ""
     print(f"run: {path}")
@@ -328,11 +344,11 @@ def _run_figure(args: argparse.Namespace, run, out: Path) -> list[Path]:
     from . import plots
 
     model = run.model
+    features = tuple(args.features) if args.features else None
     if args.kind == "data":
         figure = plots.plot_data(run.dataset.x_train, run.dataset.y_train, model.task, model.classes)
     elif args.kind == "boundary":
-        figure = plots.plot_boundary(model, run.splits, _feature_indices(model, args.features),
-                                     pca=args.pca or (args.features is None and model.module.sizes[0] > 2))
+        figure = plots.plot_boundary(model, run.splits, features, pca=args.pca)
     elif args.kind == "history":
         figure = plots.plot_history(run.history, model.meta.get("best_epoch"))
     elif args.kind == "network":
@@ -342,19 +358,9 @@ def _run_figure(args: argparse.Namespace, run, out: Path) -> list[Path]:
     else:
         from .animation import animate
 
-        return animate(model, run.snapshots, run.history, run.dataset.x_train, run.dataset.y_train,
-                       out if args.out else out.with_name("animation.gif"))
+        return animate(model, run.snapshots, run.history, run.splits,
+                       out if args.out else out.with_name("animation.gif"), features=features, pca=args.pca)
     return [plots.save(figure, out)]
-
-
-def _feature_indices(model, names: list[str] | None) -> tuple[int, int]:
-    if names is None:
-        return (0, 1)
-    known = model.preprocessor.column_names if model.preprocessor.all_numeric else []
-    missing = [name for name in names if name not in known]
-    if missing:
-        raise MlplabError(f"--features: no numeric input named {', '.join(missing)}; inputs are {', '.join(known)}")
-    return known.index(names[0]), known.index(names[1])
 
 
 def explain(args: argparse.Namespace) -> None:
@@ -366,6 +372,49 @@ def explain(args: argparse.Namespace) -> None:
     if not args.values:
         raise MlplabError("give the sample's feature values after `--` (e.g. mlplab explain RUN -- -1 1)")
     print(render(explain_sample(model, args.values, args.label, args.lr)))
+
+
+def sweep(args: argparse.Namespace) -> None:
+    from .sweep import load_sweep_config, parse_grid_option, run_sweep
+
+    if args.top < 0:
+        raise MlplabError(f"--top must be >= 0, got {args.top}")
+    base, grid, options = load_sweep_config(args.config) if args.config else (Config(), {}, {})
+    for _, key, _, _ in TRAIN_FLAGS:
+        value = getattr(args, key)
+        if value is not None:
+            base.set(key, [name.strip() for name in value.split(",") if name.strip()]
+                     if key == "data.features" else value)
+    base.validate()
+    for option in args.grid or []:
+        key, values = parse_grid_option(option)
+        grid[key] = values
+    if not grid:
+        raise MlplabError("nothing to sweep: give --grid KEY=VALUES (or a [sweep.grid] table in --config)")
+    result = run_sweep(base, grid, metric=args.metric or options.get("metric"), out=args.out, force=args.force)
+    if args.quiet:
+        print(result.path)
+        return
+    print(f"{len(result.rows)} models in {result.seconds:.1f} s; best by {result.metric}:")
+    scores = [result.metric] + [name for name in (f"{result.metric.split('_')[0]}_accuracy",
+                                                   f"{result.metric.split('_')[0]}_r2") if name != result.metric]
+    columns = ["model", *grid, "epochs", "best_epoch", *(s for s in scores if s in result.rows[0])]
+    rows = [[row.get(column) for column in columns] for row in result.top(args.top)]
+    cells = [[column.replace("_", " ") if column in ("best_epoch",) else column for column in columns]]
+    cells += [[_cell(value) for value in row] for row in rows]
+    widths = [max(len(row[i]) for row in cells) for i in range(len(columns))]
+    for row in cells:
+        print("  ".join(cell.ljust(width) for cell, width in zip(row, widths)).rstrip())
+    print(f"Sweep saved to {result.path}: results.csv, results.json, curves.npz, sweep.toml, sweep.png; "
+          f"the best model's run folder: {result.path / 'best'}")
+
+
+def _cell(value: Any) -> str:
+    if isinstance(value, float):
+        return f"{value:.4f}" if abs(value) >= 1e-3 or value == 0 else f"{value:.3g}"
+    if isinstance(value, list):
+        return "-".join(map(str, value))
+    return "-" if value is None else str(value)
 
 
 def serve(args: argparse.Namespace) -> None:

@@ -10,11 +10,13 @@ This module imports no torch, so ``mlplab --help`` stays fast.
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import math
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 __all__ = ["Config", "ConfigError", "DataConfig", "MlplabError", "ModelConfig", "TrainingConfig"]
@@ -94,6 +96,7 @@ def one_of(*choices: Any, optional: bool = False) -> Rule:
             return f"must be one of {', '.join(map(str, choices))}; got {shown(value)}"
         return None
 
+    check.choices = choices  # type: ignore[attr-defined]  # read by `mlplab train --help`
     return check
 
 
@@ -250,7 +253,8 @@ class TrainingConfig:
     checkpoint_every: int = _field(0, number(0, integer=True), "save a resumable checkpoint every N epochs")
     snapshot_every: int = _field(0, number(0, integer=True), "record weights every N epochs (animations)")
     device: str = _field("cpu", one_of("auto", "cpu", "cuda", "mps"), "where to train")
-    fast_path: bool = _field(True, flag(), "train tiny plain-SGD networks with the hand-derived NumPy step")
+    fast_path: bool = _field(True, flag(), "train tiny networks (SGD, Adam, AdamW) with the hand-derived NumPy step")
+    threads: int = _field(0, number(0, integer=True), "CPU threads (0: chosen by the work of a step)")
 
 
 _SECTIONS = {"data": DataConfig, "model": ModelConfig, "training": TrainingConfig}
@@ -375,14 +379,53 @@ def _toml_value(value: Any) -> str:
     return repr(value)
 
 
-def to_toml(config: Config) -> str:
-    """The config as TOML that :func:`load_config` reads back; unset (None) settings are left out."""
+# Settings that matter only in some configurations. A run's config.toml leaves the others out, so it
+# says what the run used and nothing it ignored (reading it back gives them their defaults, unused).
+APPLIES: dict[str, Callable[[Config], bool]] = {
+    "data.dataset": lambda c: c.data.path is None,
+    "data.n_train": lambda c: c.data.path is None,
+    "data.n_test": lambda c: c.data.path is None,
+    "data.test_fraction": lambda c: c.data.path is not None and c.data.test_path is None,
+    "data.unknown_categories": lambda c: c.data.path is not None,
+    "training.momentum": lambda c: c.training.optimizer in ("sgd", "rmsprop"),
+    "training.nesterov": lambda c: c.training.optimizer == "sgd",
+    "training.step_size": lambda c: c.training.schedule == "step",
+    "training.gamma": lambda c: c.training.schedule in ("step", "plateau"),
+    "training.patience": lambda c: c.training.early_stopping,
+}
+PATH_KEYS = ("path", "test_path")  # data files, resolved against the config file that names them
+
+
+def applies(config: Config, key: str) -> bool:
+    """Whether setting ``key`` (dotted) has any effect in ``config``; None means unset."""
+    rule = APPLIES.get(key)
+    return rule is None or bool(rule(config))
+
+
+def to_toml(config: Config, only_applicable: bool = True) -> str:
+    """The config as TOML that :func:`load_config` reads back. Unset (None) settings are left out, and
+    with ``only_applicable`` those without effect here (``momentum`` for Adam, generator settings for a
+    data file)."""
     values = config.to_dict()
     lines = [f"seed = {values.pop('seed')}"]
     for section, settings in values.items():
         lines += ["", f"[{section}]"]
-        lines += [f"{name} = {_toml_value(value)}" for name, value in settings.items() if value is not None]
+        lines += [f"{name} = {_toml_value(value)}" for name, value in settings.items()
+                  if value is not None and (not only_applicable or applies(config, f"{section}.{name}"))]
     return "\n".join(lines) + "\n"
+
+
+def with_absolute_paths(config: Config, base: str | Path | None = None) -> Config:
+    """A copy of ``config`` whose data file paths are absolute: relative ones are taken from ``base``
+    (a config file's folder), else from the current folder. A run records them so, so that its
+    config.toml repeats it from any folder."""
+    copied = copy.deepcopy(config)
+    for name in PATH_KEYS:
+        value = getattr(copied.data, name)
+        if isinstance(value, str) and value:
+            path = Path(value).expanduser()
+            setattr(copied.data, name, str((Path(base or ".") / path).resolve() if not path.is_absolute() else path))
+    return copied
 
 
 def load_config(path: str) -> Config:
@@ -403,4 +446,5 @@ def load_config(path: str) -> Config:
         values = tomllib.loads(text)
     except tomllib.TOMLDecodeError as error:
         raise MlplabError(f"config file {path!r} is not valid TOML: {error}") from None
-    return Config.from_dict(values)
+    # Data files named in a config file are found next to it, wherever mlplab is started from.
+    return with_absolute_paths(Config.from_dict(values), Path(path).parent)

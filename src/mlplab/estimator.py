@@ -27,7 +27,7 @@ except ImportError as error:  # pragma: no cover - depends on the environment
     raise ImportError("mlplab's scikit-learn estimators need scikit-learn: pip install 'mlplab[sklearn]'") from error
 
 from .checkpoint import load_checkpoint, save_checkpoint
-from .config import Config, ConfigError
+from .config import Config, ConfigError, MlplabError
 from .data import build_dataset
 from .preprocess import TargetEncoder
 from .run import TrainedModel, fit_dataset, load, new_training_state
@@ -59,7 +59,7 @@ class _NeuralNet(BaseEstimator):
 
     def __init__(self, hidden_sizes=(100,), activation="relu", optimizer="adam", learning_rate=0.001, epochs=200,
                  batch_size="auto", momentum=0.9, weight_decay=0.0, dropout=0.0, early_stopping=False,
-                 validation_fraction=0.1, patience=10, random_state=None, device="cpu", dtype="float64",
+                 validation_fraction=0.1, patience=10, random_state=None, device="cpu", dtype="auto",
                  verbose=False, warm_start=False):
         self.hidden_sizes = hidden_sizes
         self.activation = activation
@@ -81,11 +81,13 @@ class _NeuralNet(BaseEstimator):
 
     # --- validation: parameters -> a Config -------------------------------------------------------------
 
-    def _config(self, n_rows: int, *, partial: bool = False) -> Config:
+    def _config(self, n_rows: int, *, partial: bool = False, input_dtype: Any = np.float64) -> Config:
         config = Config()
         hidden = self.hidden_sizes
         hidden = [hidden] if isinstance(hidden, numbers.Integral) else hidden
         values = {name: getattr(self, name) for name in PARAMETERS}
+        if values["dtype"] == "auto":  # compute in the input's precision: float32 stays float32 (no copy)
+            values["dtype"] = "float32" if np.dtype(input_dtype) == np.float32 else "float64"
         values["hidden_sizes"] = list(hidden) if isinstance(hidden, (list, tuple, np.ndarray)) else hidden
         if values["batch_size"] == "auto":
             values["batch_size"] = min(200, n_rows)
@@ -121,7 +123,11 @@ class _NeuralNet(BaseEstimator):
                              y_numeric=self._task_kind == "regression")
         target = self._target_encoder(y, continuing, classes)
         weight = self._row_weights(X, y, sample_weight)
-        config = self._config(len(X), partial=partial)
+        # a model keeps the precision it was first fitted in
+        input_dtype = X.dtype
+        if continuing:
+            input_dtype = str(next(self.model_.module.parameters()).dtype).removeprefix("torch.")
+        config = self._config(len(X), partial=partial, input_dtype=input_dtype)
         state = self._training_state() if continuing else None
         done = state.epoch if state is not None else 0
         config.training.epochs = done + (1 if partial else config.training.epochs)
@@ -231,7 +237,7 @@ class _NeuralNet(BaseEstimator):
             estimator.feature_names_in_ = np.asarray(names, dtype=object)
         if cls._task_kind != "regression":
             estimator.classes_ = np.asarray(model.classes)
-        estimator._set_history(json.loads(checkpoint.training_state.get("history", "[]")))
+        estimator._set_history(_saved_history(path, checkpoint.training_state))
         estimator.n_iter_ = meta.get("epoch", estimator.n_iter_)
         return estimator
 
@@ -291,7 +297,7 @@ class NeuralNetClassifier(ClassifierMixin, _NeuralNet):
 
     def __init__(self, hidden_sizes=(100,), activation="relu", optimizer="adam", learning_rate=0.001, epochs=200,
                  batch_size="auto", momentum=0.9, weight_decay=0.0, dropout=0.0, early_stopping=False,
-                 validation_fraction=0.1, patience=10, random_state=None, device="cpu", dtype="float64",
+                 validation_fraction=0.1, patience=10, random_state=None, device="cpu", dtype="auto",
                  verbose=False, warm_start=False, class_weight=None):
         super().__init__(hidden_sizes, activation, optimizer, learning_rate, epochs, batch_size, momentum,
                          weight_decay, dropout, early_stopping, validation_fraction, patience, random_state,
@@ -344,3 +350,15 @@ class NeuralNetRegressor(RegressorMixin, _NeuralNet):
     def predict(self, X) -> np.ndarray:
         X = self._checked(X)
         return self.model_.predict(X)
+
+
+def _saved_history(path, saved: dict[str, Any]) -> list[dict[str, Any]]:
+    """The history saved with an estimator (in its checkpoint) or a CLI run (its history.json)."""
+    from .run import read_history
+
+    if "history" in saved or not saved:
+        return json.loads(saved.get("history", "[]"))
+    try:
+        return read_history(Path(path), saved)
+    except MlplabError:  # a checkpoint moved away from its run folder: the weights still load
+        return []

@@ -1,57 +1,50 @@
-"""The fast path for tiny networks: plain SGD with the hand-derived backward pass of ``backprop.py``.
+"""The fast path for tiny networks: the hand-derived backward pass of ``backprop.py`` and NumPy optimisers.
 
 For the tutorial's 2-5-1 network on 80 rows an epoch is ~20 tiny tensor operations, and PyTorch's
 per-operation overhead (dispatch, autograd bookkeeping) costs far more than the arithmetic. The same
 chain rule in NumPy, updating the model's parameters in place (NumPy views share the tensors' memory),
 does the epoch several times faster with the same loss curve (checked against autograd in the tests).
 
-It applies when nothing needs autograd or optimiser state: SGD without momentum, no schedule, dropout,
-L1 or clipping, on the CPU, and an activation with a cheap NumPy derivative. Anything else falls back
-to the autograd path, silently. :class:`PlainSGD` stands in for ``torch.optim.SGD`` there: building a
-torch optimiser imports ``torch._dynamo``, about a second at start-up.
+It applies when nothing needs autograd: SGD (with or without momentum), Adam or AdamW (``fastoptim.py``),
+no schedule, dropout, L1 or clipping, on the CPU, and an activation with a cheap NumPy derivative.
+Anything else falls back to the autograd path, silently. The NumPy optimisers stand in for
+``torch.optim``'s with the same ``state_dict`` layout, so checkpoints and ``--resume`` treat both alike.
 """
 
 from __future__ import annotations
-
-from typing import Any
 
 import numpy as np
 import torch
 
 from .backprop import ACTIVATION_FUNCTIONS, loss_and_gradient
-from .config import Config
+from .config import Config, TrainingConfig
+from .fastoptim import NumpyAdam, NumpyOptimizer, PlainSGD
 
-__all__ = ["PlainSGD", "applies", "numpy_step"]
+__all__ = ["NumpyAdam", "NumpyOptimizer", "PlainSGD", "applies", "build_optimizer", "numpy_step"]
+
+OPTIMIZERS = ("sgd", "adam", "adamw")
 
 
 def applies(config: Config, device: torch.device) -> bool:
+    """Whether the NumPy step may train ``config``. Never under torch.distributed: the step bypasses
+    autograd, so DistributedDataParallel would not average its gradients."""
     training = config.training
-    return (training.fast_path and training.optimizer == "sgd" and training.momentum == 0
-            and training.schedule == "none" and training.l1 == 0 and training.clip_grad is None
-            and config.model.dropout == 0 and config.model.activation != "gelu" and device.type == "cpu")
+    if torch.distributed.is_available() and torch.distributed.is_initialized():
+        return False
+    return (training.fast_path and training.optimizer in OPTIMIZERS and training.schedule == "none"
+            and training.l1 == 0 and training.clip_grad is None and config.model.dropout == 0
+            and config.model.activation != "gelu" and device.type == "cpu")
 
 
-class PlainSGD:
-    """p <- p - lr (dL/dp + weight_decay p), applied by :func:`numpy_step`. Its ``state_dict`` has the
-    layout of ``torch.optim.SGD``'s, so checkpoints and ``--resume`` treat both alike."""
-
-    def __init__(self, params: Any, lr: float, weight_decay: float = 0.0):
-        self.param_groups = [{"params": list(params), "lr": lr, "weight_decay": weight_decay}]
-
-    def zero_grad(self, set_to_none: bool = True) -> None:
-        """Nothing to do: the fast path keeps no .grad."""
-
-    def state_dict(self) -> dict[str, Any]:
-        group = self.param_groups[0]
-        return {"state": {}, "param_groups": [{"lr": group["lr"], "weight_decay": group["weight_decay"],
-                                               "params": list(range(len(group["params"])))}]}
-
-    def load_state_dict(self, state: dict[str, Any]) -> None:
-        saved = state["param_groups"][0]
-        self.param_groups[0].update(lr=saved["lr"], weight_decay=saved["weight_decay"])
+def build_optimizer(model: torch.nn.Module, config: TrainingConfig) -> NumpyOptimizer:
+    """The NumPy optimiser for ``config.optimizer`` (one of OPTIMIZERS), with torch's defaults."""
+    params, lr, decay = list(model.parameters()), config.learning_rate, config.weight_decay
+    if config.optimizer == "sgd":
+        return PlainSGD(params, lr, decay, config.momentum, config.nesterov)
+    return NumpyAdam(params, lr, decay, decoupled=config.optimizer == "adamw")
 
 
-def numpy_step(model: torch.nn.Module, optimizer: PlainSGD, x_train: torch.Tensor, y_train: torch.Tensor,
+def numpy_step(model: torch.nn.Module, optimizer: NumpyOptimizer, x_train: torch.Tensor, y_train: torch.Tensor,
                task: str):
     """A function ``step(x, y, w) -> (weighted loss sum, correct count)`` for one batch; the full
     training set (``x is x_train``) is prepared once.
@@ -60,7 +53,7 @@ def numpy_step(model: torch.nn.Module, optimizer: PlainSGD, x_train: torch.Tenso
     each layer's weight and bias live side by side in one matrix [W | b] (the model's tensors become
     views of it), and each layer's input gets a column of ones, so z = [a, 1] [W | b]^T is one product
     and so is the gradient dL/d[W | b] = dz^T [a, 1]; all layers sit in one flat array, so the SGD
-    update is one multiply and one subtract. Results go into buffers kept between epochs.
+    update is a few calls on one flat array. Results go into buffers kept between epochs.
     """
     flat, layers = _augmented_parameters(model)
     weights = [layer[:, :-1] for layer in layers]  # W without the bias column (views)
@@ -69,7 +62,8 @@ def numpy_step(model: torch.nn.Module, optimizer: PlainSGD, x_train: torch.Tenso
     activation = ACTIVATION_FUNCTIONS[model.activation_name]
     is_relu = model.activation_name == "relu"
     last = len(layers) - 1
-    group = optimizer.param_groups[0]
+    optimizer.bind(flat, lambda array: [part for layer in _augmented_views(array, model)
+                                        for part in (layer[:, :-1], layer[:, -1])])
     # per batch size: each layer's input [a, 1] (the ones column set once), the views a of its first
     # columns, and each layer's weighted sums z
     buffers: dict[int, tuple[list[np.ndarray], list[np.ndarray], list[np.ndarray]]] = {}
@@ -118,13 +112,28 @@ def numpy_step(model: torch.nn.Module, optimizer: PlainSGD, x_train: torch.Tenso
             dz = np.dot(dz, weights[k])
             np.multiply(dz, activation.derivative(sums[k - 1], hidden[k]), out=dz)
         np.dot(dz.T, inputs[0], out=gradients[0])
-        # SGD on every parameter at once: p <- p - lr (g + weight_decay p)
-        np.multiply(gradient, group["lr"] * scale, out=gradient)
-        if group["weight_decay"]:
-            np.add(gradient, (group["lr"] * group["weight_decay"]) * flat, out=gradient)
-        np.subtract(flat, gradient, out=flat)  # the model's tensors are views of flat
+        optimizer.update(gradient, scale)  # every parameter at once; the model's tensors are views of flat
         return loss * (n if w is None else float(w.sum())), correct
 
+    evaluated: dict[int, tuple[torch.Tensor, list[np.ndarray], list[np.ndarray]]] = {}
+
+    def logits_of(x_tensor: torch.Tensor) -> np.ndarray:
+        """The network's logits for rows ``x_tensor`` (an evaluation split), in buffers kept per split."""
+        if id(x_tensor) not in evaluated:  # the tensor is kept in the entry, so its id stays unique
+            inputs = [np.ones((len(x_tensor), layer.shape[1]), flat.dtype) for layer in layers]
+            inputs[0][:, :-1] = x_tensor.numpy()
+            evaluated[id(x_tensor)] = (x_tensor, inputs, [np.empty((len(x_tensor), layer.shape[0]), flat.dtype)
+                                                          for layer in layers])
+        _, inputs, sums = evaluated[id(x_tensor)]
+        for k in range(last):
+            z = np.dot(inputs[k], layers[k].T, out=sums[k])
+            if is_relu:
+                np.maximum(z, 0, out=inputs[k + 1][:, :-1])
+            else:
+                inputs[k + 1][:, :-1] = activation.function(z)
+        return np.dot(inputs[last], layers[last].T, out=sums[last])
+
+    step.logits_of = logits_of
     return step
 
 

@@ -2,7 +2,8 @@
 
 Every function returns the matplotlib Figure (so tests and notebooks can inspect it); :func:`save`
 writes it as PNG, SVG or PDF. Colours are chosen for colour-blind readers: the Okabe-Ito palette for
-classes, ``cividis`` for probabilities and values, orange/blue for the sign of a weight.
+classes, pale blue-white-orange for P(class 1) (the two classes' colours), ``cividis`` for values,
+orange/blue for the sign of a weight.
 matplotlib is optional (``pip install 'mlplab[plots]'``) and imported only here.
 """
 
@@ -49,20 +50,28 @@ def save(figure: Any, path: str | Path) -> Path:
     return path
 
 
-def _class_colour(index: int) -> str:
+def class_colour(index: int) -> str:
     return CLASS_COLOURS[index % len(CLASS_COLOURS)]
 
 
-def _scatter(ax: Any, x: np.ndarray, y: np.ndarray, task: str, classes: list | None, marker: str = "o",
-             label_suffix: str = "", edge: str = "white") -> None:
+def probability_map() -> Any:
+    """P(class 1) from the first class's blue through white to the second class's orange, paler than
+    the points' colours so the points stand out on their own region."""
+    from matplotlib.colors import LinearSegmentedColormap
+
+    return LinearSegmentedColormap.from_list("mlplab_probability", ["#7db8e0", "#ffffff", "#f4ca70"])
+
+
+def _scatter(ax: Any, x: np.ndarray, y: np.ndarray, task: str, classes: list | None) -> None:
     if task == "regression":
-        points = ax.scatter(x[:, 0], x[:, 1], c=y, cmap=PROBABILITY_MAP, marker=marker, edgecolors=edge, s=36)
+        points = ax.scatter(x[:, 0], x[:, 1], c=y, cmap=PROBABILITY_MAP, edgecolors="#1a1a1a", linewidths=0.5,
+                            s=36)
         ax.figure.colorbar(points, ax=ax, label="target")
         return
     for index, label in enumerate(classes or sorted(set(y.tolist()))):
         rows = y == index
-        ax.scatter(x[rows, 0], x[rows, 1], color=_class_colour(index), marker=marker, edgecolors=edge, s=36,
-                   label=f"{label}{label_suffix}")
+        ax.scatter(x[rows, 0], x[rows, 1], color=class_colour(index), edgecolors="#1a1a1a", linewidths=0.5, s=36,
+                   label=str(label))
 
 
 def plot_data(x: np.ndarray, y: np.ndarray, task: str, classes: list | None = None,
@@ -90,70 +99,39 @@ def two_dimensional(x: np.ndarray, names: list[str] | None = None) -> tuple[np.n
     return centred @ components[:2].T, ["PC 1", "PC 2"]
 
 
-def plot_boundary(model: Any, splits: dict[str, tuple[np.ndarray, np.ndarray]], features: tuple[int, int] = (0, 1),
-                  pca: bool = False, resolution: int = 200, title: str = "Decision boundary") -> Any:
-    """Decision regions as a heatmap of P(class 1) (binary), of the winning class (multiclass) or of the
-    prediction (regression); train points as circles, test points as crosses. ``splits`` maps split
-    names to encoded (x, y). With more than two inputs, the plane spans two of them (``features``,
-    indices of encoded columns) with the others held at their training mean, or with ``pca`` the
-    training data's first two principal components."""
+def plot_boundary(model: Any, splits: dict[str, tuple[np.ndarray, np.ndarray]],
+                  features: tuple[str, str] | None = None, pca: bool = False, resolution: int = 200,
+                  title: str | None = None) -> Any:
+    """Decision regions (classification: P(class 1) for binary, the winning class for multiclass, with
+    the boundary drawn as a line) or the prediction surface (regression), with the train and test points
+    on it. ``splits`` maps split names to encoded (x, y). With more than two inputs, the plane spans two
+    numeric inputs named by ``features`` (the others held at their training median or most frequent
+    category) or, with ``pca`` (the default then), the training data's first two principal components.
+    Axes of named inputs are in the data's original units."""
+    from .boundary import BoundaryView
+
     plt = require_pyplot()
-    train = splits["train"][0]
-    mean = train.mean(axis=0)
-    if pca and train.shape[1] > 2:
-        components = np.linalg.svd(train - mean, full_matrices=False)[2][:2]
-
-        def project(x: np.ndarray) -> np.ndarray:  # rows -> plane coordinates
-            return (x - mean) @ components.T
-
-        def lift(plane: np.ndarray) -> np.ndarray:  # plane coordinates -> network inputs
-            return mean + plane @ components
-
-        axis_names = ["PC 1", "PC 2"]
-    else:
-        first, second = features
-
-        def project(x: np.ndarray) -> np.ndarray:
-            return x[:, [first, second]]
-
-        def lift(plane: np.ndarray) -> np.ndarray:
-            rows = np.tile(mean, (len(plane), 1))
-            rows[:, first], rows[:, second] = plane[:, 0], plane[:, 1]
-            return rows
-
-        names = model.preprocessor.column_names if model.preprocessor.all_numeric else None
-        axis_names = [names[i] if names else f"input {i + 1}" for i in (first, second)]
-    points = {name: (project(x), y) for name, (x, y) in splits.items()}
-    view = np.concatenate([x for x, _ in points.values()])
-    pad = 0.1 * (view.max(axis=0) - view.min(axis=0) + 1e-9)
-    u = np.linspace(view[:, 0].min() - pad[0], view[:, 0].max() + pad[0], resolution)
-    v = np.linspace(view[:, 1].min() - pad[1], view[:, 1].max() + pad[1], resolution)
-    grid_u, grid_v = np.meshgrid(u, v)
-    outputs = network_outputs(model, lift(np.stack([grid_u.ravel(), grid_v.ravel()], axis=1)))
+    view = BoundaryView(model, splits, features, pca, resolution)
+    outputs = view.outputs()
     figure, ax = plt.subplots(figsize=FIGURE_SIZE)
-    extent = (u[0], u[-1], v[0], v[-1])
-    if model.task == "multiclass":
-        from matplotlib.colors import ListedColormap
+    norm = None
+    if model.task == "regression":
+        from matplotlib.colors import Normalize
 
-        colours = ListedColormap([_class_colour(i) for i in range(outputs.shape[1])])
-        winner = outputs.argmax(axis=1).reshape(grid_u.shape)
-        ax.imshow(winner, origin="lower", extent=extent, aspect="auto", cmap=colours, alpha=0.35,
-                  vmin=-0.5, vmax=outputs.shape[1] - 0.5, interpolation="nearest")
+        norm = Normalize(*view.value_range(outputs))
+    image = view.draw(ax, outputs, norm)
+    if model.task == "binary":
+        figure.colorbar(image, ax=ax, label=f"P(label {model.classes[1]})", pad=0.02)
+    elif model.task == "regression":
+        target = model.meta.get("data", {}).get("target") or "target"
+        figure.colorbar(image, ax=ax, label=f"predicted {target} (points: true value)", pad=0.02)
+    default = "Prediction surface" if model.task == "regression" else "Decision boundary"
+    if view.held:  # the title on the left, what the other inputs are held at on the right
+        ax.set_title(title or default, loc="left")
+        shown = ", ".join(view.held[:3]) + (", ..." if len(view.held) > 3 else "")
+        ax.set_title(f"others at {shown}", loc="right", fontsize="x-small", color="#444444")
     else:
-        binary = model.task == "binary"
-        image = ax.imshow(outputs.reshape(grid_u.shape), origin="lower", extent=extent, aspect="auto",
-                          cmap=PROBABILITY_MAP, vmin=0 if binary else None, vmax=1 if binary else None,
-                          interpolation="nearest")
-        figure.colorbar(image, ax=ax, label=f"P(label {model.classes[1]})" if binary else "prediction")
-        if binary:
-            ax.contour(grid_u, grid_v, outputs.reshape(grid_u.shape), levels=[0.5], colors="white",
-                       linewidths=1.5)
-    for name, (x, y) in points.items():
-        marker, suffix = ("o", " (train)") if name == "train" else ("X", f" ({name})")
-        _scatter(ax, x, y, model.task, model.classes, marker, suffix, edge="black")
-    ax.set(title=title, xlabel=axis_names[0], ylabel=axis_names[1], xlim=extent[:2], ylim=extent[2:])
-    if model.task != "regression":
-        ax.legend(fontsize="small", loc="best")
+        ax.set_title(title or default)
     figure.tight_layout()
     return figure
 
@@ -172,20 +150,30 @@ def network_outputs(model: Any, encoded: np.ndarray) -> np.ndarray:
 
 def plot_history(history: list[dict[str, Any]], best_epoch: int | None = None, title: str = "Training") -> Any:
     """Loss (left) and the headline metric (right) per epoch, train against validation (or test), with
-    the epoch early stopping kept marked."""
+    the epoch early stopping kept marked. A loss spanning more than two decades (a regression's MSE
+    falling from its first epochs) is drawn on a log scale; an R² far below 0 early on is cut at -1, so
+    the epochs that matter are not squashed into a line."""
     plt = require_pyplot()
     epochs = [record["epoch"] for record in history]
     evaluated = "val" if any("val_loss" in record for record in history) else "test"
     metric = "accuracy" if any("train_accuracy" in record for record in history) else "r2"
     figure, (loss_ax, metric_ax) = plt.subplots(1, 2, figsize=(FIGURE_SIZE[0] * 1.6, FIGURE_SIZE[1]))
     for ax, key, label in ((loss_ax, "loss", "loss"), (metric_ax, metric, metric.replace("r2", "R²"))):
+        drawn = []
         for split, colour in (("train", CLASS_COLOURS[0]), (evaluated, CLASS_COLOURS[1])):
             values = [record.get(f"{split}_{key}") for record in history]
             if any(value is not None for value in values):
-                ax.plot(epochs, [np.nan if value is None else value for value in values], color=colour,
-                        label=split)
+                values = [np.nan if value is None else value for value in values]
+                ax.plot(epochs, values, color=colour, label=split)
+                drawn += [value for value in values if np.isfinite(value)]
         if best_epoch:
             ax.axvline(best_epoch, color="#555555", linestyle="--", label=f"best epoch ({best_epoch})")
+        if key == "loss" and drawn and min(drawn) > 0 and max(drawn) / min(drawn) > 100:
+            ax.set_yscale("log")
+            label += " (log scale)"
+        if key == "r2" and drawn and min(drawn) < -1 < max(drawn):
+            ax.set_ylim(-1, max(1.0, max(drawn)) + 0.05)
+            label += " (cut at -1)"
         ax.set(xlabel="epoch", ylabel=label, title=f"{title}: {label}")
         ax.legend()
     figure.tight_layout()
@@ -220,92 +208,6 @@ def plot_activations(names: list[str] | None = None) -> Any:
     return figure
 
 
-MAX_DRAWN_UNITS = 10
-
-
-def plot_network(model: Any, title: str = "Network") -> Any:
-    """The layered diagram: a node per unit (bias written inside), an edge per weight, orange for
-    positive and blue for negative, thicker for larger magnitude. Layers wider than 10 units show their
-    first 9 and a "+N more" node; edges to hidden units are then left out."""
-    plt = require_pyplot()
-    layers = [(layer.weight.detach().cpu().double().numpy(), layer.bias.detach().cpu().double().numpy())
-              for layer in model.module.linears]
-    sizes = [layers[0][0].shape[1]] + [weight.shape[0] for weight, _ in layers]
-    shown = [min(size, MAX_DRAWN_UNITS - 1) if size > MAX_DRAWN_UNITS else size for size in sizes]
-    tallest = max(shown) + 1
-    width, height = max(FIGURE_SIZE[0], 2.2 * len(sizes)), max(FIGURE_SIZE[1], 0.62 * tallest + 1.6)
-    figure, ax = plt.subplots(figsize=(width, height))
-    totals = [count + (sizes[column] > count) for column, count in enumerate(shown)]  # with a "+N" node
-    positions = [[(column, (total - 1) / 2 - row) for row in range(total)] for column, total in enumerate(totals)]
-    largest = max(float(np.abs(weight).max()) for weight, _ in layers) or 1.0
-    for column, (weight, _) in enumerate(layers):
-        for target in range(shown[column + 1]):
-            for source in range(shown[column]):
-                value = weight[target, source]
-                (x0, y0), (x1, y1) = positions[column][source], positions[column + 1][target]
-                ax.plot([x0, x1], [y0, y1], color=POSITIVE if value >= 0 else NEGATIVE,
-                        linewidth=0.3 + 3.2 * abs(value) / largest, alpha=0.8, zorder=1, gid="edge")
-    names = model.preprocessor.column_names if model.preprocessor.all_numeric else None
-    for column, count in enumerate(shown):
-        for row, (x, y) in enumerate(positions[column]):
-            more = row == count
-            ax.scatter([x], [y], s=700, color="white", edgecolors="#333333", zorder=2)
-            if more:
-                text = f"+{sizes[column] - count}"
-            elif column == 0:
-                text = names[row] if names and len(names[row]) <= 6 else f"x{row + 1}"
-            else:
-                text = f"{layers[column - 1][1][row]:+.2f}"  # the unit's bias
-            ax.text(x, y, text, ha="center", va="center", fontsize=7, zorder=3)
-    labels = ["input"] + [f"hidden {i} ({model.module.activation_name})" for i in range(1, len(sizes) - 1)]
-    labels.append(f"output ({model.meta.get('architecture', {}).get('output', model.task)})")
-    lowest = -(max(len(p) for p in positions) - 1) / 2 - 0.55
-    for column, label in enumerate(labels):
-        ax.text(column, lowest, f"{label}\n{sizes[column]} units", ha="center", va="top", fontsize=8)
-    ax.plot([], [], color=POSITIVE, label="positive weight")
-    ax.plot([], [], color=NEGATIVE, label="negative weight")
-    ax.legend(loc="upper right", fontsize="small")
-    ax.set_ylim(lowest - 0.8, -lowest + 0.3)
-    ax.set_title(f"{title} (numbers in nodes: biases)")
-    ax.axis("off")
-    ax.set_xlim(-0.5, len(sizes) - 0.5)
-    figure.tight_layout()
-    return figure
-
-
-def plot_neurons(model: Any, x_train: np.ndarray, resolution: int = 60) -> Any:
-    """For 2-D inputs: every hidden unit's activation over the input plane, a small heatmap each, as
-    TensorFlow Playground draws inside its nodes."""
-    import torch
-
-    if model.module.sizes[0] != 2:
-        raise MlplabError(f"plot neurons needs a network with 2 inputs; this one has {model.module.sizes[0]}")
-    plt = require_pyplot()
-    pad = 0.1 * (x_train.max(axis=0) - x_train.min(axis=0) + 1e-9)
-    u = np.linspace(x_train[:, 0].min() - pad[0], x_train[:, 0].max() + pad[0], resolution)
-    v = np.linspace(x_train[:, 1].min() - pad[1], x_train[:, 1].max() + pad[1], resolution)
-    grid_u, grid_v = np.meshgrid(u, v)
-    parameter = next(model.module.parameters())
-    a = torch.as_tensor(np.stack([grid_u.ravel(), grid_v.ravel()], axis=1), dtype=parameter.dtype)
-    hidden_outputs = []
-    with torch.inference_mode():
-        for layer in model.module.linears[:-1]:
-            a = model.module.activation(layer(a))
-            hidden_outputs.append(a.numpy())
-    columns = max(output.shape[1] for output in hidden_outputs)
-    figure, axes = plt.subplots(len(hidden_outputs), columns, squeeze=False,
-                                figsize=(1.6 * columns + 1, 1.6 * len(hidden_outputs) + 0.8))
-    for row, outputs in enumerate(hidden_outputs):
-        for unit in range(columns):
-            ax = axes[row, unit]
-            ax.set_xticks([])
-            ax.set_yticks([])
-            if unit >= outputs.shape[1]:
-                ax.axis("off")
-                continue
-            ax.imshow(outputs[:, unit].reshape(grid_u.shape), origin="lower", cmap=PROBABILITY_MAP,
-                      extent=(u[0], u[-1], v[0], v[-1]), aspect="auto")
-            ax.set_title(f"layer {row + 1}, unit {unit + 1}", fontsize=7)
-    figure.suptitle(f"Hidden units' activations ({model.module.activation_name}) over the input plane")
-    figure.tight_layout()
-    return figure
+# The network's own figures (diagram, hidden units) live in their own module; re-exported here so that
+# every figure is one import away. At the end: network_plots uses this module's helpers.
+from .network_plots import plot_network, plot_neurons  # noqa: E402

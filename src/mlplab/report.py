@@ -72,16 +72,15 @@ def write_figures(path: str | Path, fmt: str = "png") -> list[Path]:
     figures = {
         "data": plots.plot_data(run.dataset.x_train, run.dataset.y_train, model.task, model.classes, names,
                                 title=f"Data: {run.dataset.source['name']} (training rows)"),
-        "boundary": plots.plot_boundary(model, run.splits, pca=model.module.sizes[0] > 2),
+        "boundary": plots.plot_boundary(model, run.splits),
         "history": plots.plot_history(run.history, model.meta.get("best_epoch")),
         "network": plots.plot_network(model),
     }
     if model.module.sizes[0] == 2 and len(model.module.sizes) > 2:
         figures["neurons"] = plots.plot_neurons(model, run.dataset.x_train)
     written = [plots.save(figure, figure_path(folder, name, fmt)) for name, figure in figures.items()]
-    if run.snapshots and model.module.sizes[0] == 2:
+    if run.snapshots:
         from .animation import animate
 
-        written += animate(model, run.snapshots, run.history, run.dataset.x_train, run.dataset.y_train,
-                           folder / "animation.gif")
+        written += animate(model, run.snapshots, run.history, run.splits, folder / "animation.gif")
     return written

@@ -36,19 +36,19 @@ from .checkpoint import (
     snapshots_bytes,
     state_dict_bytes,
 )
-from .config import Config, ConfigError, MlplabError, to_toml
+from .config import Config, ConfigError, MlplabError, to_toml, with_absolute_paths
 from .data import Dataset, describe_data_source, file_digest, load_dataset
 from .interrupt import StopOnSignal, TrainingInterrupted, stop_signals
 from .metrics import confusion_matrix, predicted_indices, probabilities_from_logits
 from .model import MLP, OUTPUT_FUNCTIONS
 from .preprocess import DataError, Preprocessor, as_table
+from .progress import Progress
 from .resources import checkpoint_bytes_estimate
-from .runfolder import RunFolder, RunFolderError, commit, old_run_files
+from .runfolder import RunFolder, RunFolderError, commit, old_run_files, pending_folder
 from .training import (
     Callback,
     EarlyStopping,
     Every,
-    Progress,
     TrainingState,
     build_optimizer,
     build_scheduler,
@@ -161,7 +161,8 @@ def train(config: Config | None = None, *, out: str | Path | None = None, save: 
     checkpoint and raise :class:`~mlplab.interrupt.TrainingInterrupted`.
     With the default config this is the tutorial, start to finish.
     """
-    config = as_config(config).validate()
+    # The run records its data files by absolute path, so its config.toml repeats it from any folder.
+    config = with_absolute_paths(as_config(config).validate())
     device = resolve_device(config.training.device)
     dataset = load_dataset(config)
     check_fits(config, dataset)
@@ -198,18 +199,19 @@ def check_fits(config: Config, dataset: Dataset) -> None:
 
 
 def resume(path: str | Path, *, epochs: int | None = None, verbose: bool = False,
-           callbacks: list[Callback] = (), handle_signals: bool = False) -> Run:
+           callbacks: list[Callback] = (), handle_signals: bool = False, save: bool = True) -> Run:
     """Continue the run in folder ``path`` from its last checkpoint, with the optimiser, scheduler and
     random-number states it saved, so the result equals a run never interrupted. ``epochs`` may raise
     the total number of epochs (never below those done). An interrupted ``force`` replacement is
-    continued where it was, and replaces the old run when it completes."""
+    continued where it was, and replaces the old run when it completes. ``save=False`` writes nothing
+    and claims no folder (the other ranks of a distributed run)."""
     run_dir = Path(path)
     if not run_dir.is_dir():
         load_checkpoint(run_dir)  # the precise complaint: missing, or a file rather than a run folder
         raise CheckpointError(f"{run_dir} is a checkpoint file; --resume needs the run folder that holds it")
-    folder = RunFolder.claim(run_dir, resume=True)
+    folder = RunFolder.claim(run_dir, resume=True) if save else None
     try:
-        checkpoint = load_checkpoint(folder.where)
+        checkpoint = load_checkpoint(folder.where if folder else (pending_folder(run_dir) or run_dir))
         config, done = _resumed_config(checkpoint, run_dir, epochs)
         device = resolve_device(config.training.device)
         if config.data.path is not None and verbose:
@@ -222,9 +224,10 @@ def resume(path: str | Path, *, epochs: int | None = None, verbose: bool = False
         module.load_state_dict(checkpoint.weights)
         module.to(device)
         state = new_training_state(module, config)
-        _restore(state, checkpoint, folder.where)
+        _restore(state, checkpoint, folder.where if folder else (pending_folder(run_dir) or run_dir))
     except BaseException:
-        folder.release()
+        if folder is not None:
+            folder.release()
         raise
     if verbose:
         print(f"Resuming {run_dir} at epoch {state.epoch} of {config.training.epochs}")
@@ -260,7 +263,7 @@ def _restore(state: TrainingState, checkpoint: Checkpoint, where: Path) -> None:
             state.scheduler.load_state_dict(saved["scheduler"])
         state.generator.set_state(saved["generator"])
         torch.set_rng_state(saved["torch_rng"])
-        state.epoch, state.history = int(saved["epoch"]), json.loads(saved["history"])
+        state.epoch, state.history = int(saved["epoch"]), read_history(where, saved)
         state.best_epoch, state.seconds = saved.get("best_epoch"), float(saved.get("seconds", 0.0))
     except (KeyError, TypeError, ValueError, RuntimeError):
         raise CheckpointError(f"{where}: the checkpoint's training state is damaged; it cannot be resumed") from None
@@ -330,6 +333,18 @@ def _claim_folder(out: str | Path | None, config: Config, dataset: Dataset, forc
     # room for the new files while the previous ones still exist (a commit replaces them at the end)
     needed = 2 * checkpoint_bytes_estimate(sizes, np.dtype(config.model.dtype).itemsize, config.training.optimizer,
                                            snapshots)
+    return _claim(out, config, force, needed)
+
+
+def _run_folder(out: str | Path | None, config: Config, force: bool) -> Path:
+    """The folder a run will go to, checked now as ``train`` would check it (and not kept): for a launcher
+    that hands the name to worker processes, one of which then claims it for the training."""
+    folder = _claim(out, config, force, 0)
+    folder.release(discard=True)
+    return folder.root
+
+
+def _claim(out: str | Path | None, config: Config, force: bool, needed: int) -> RunFolder:
     if out is not None:
         return RunFolder.claim(out, force=force, needed_bytes=needed)
     name = Path(config.data.path).stem if config.data.path else config.data.dataset
@@ -370,11 +385,10 @@ def _build_module(config: Config, dataset: Dataset) -> MLP:
 
 
 def new_training_state(module: MLP, config: Config) -> TrainingState:
-    """A fresh optimiser (the fast path's PlainSGD where it applies) and scheduler for ``module``."""
+    """A fresh optimiser (the fast path's NumPy one where it applies) and scheduler for ``module``."""
     device = next(module.parameters()).device
     if fastpath.applies(config, device):
-        optimizer = fastpath.PlainSGD(module.parameters(), config.training.learning_rate,
-                                      config.training.weight_decay)
+        optimizer = fastpath.build_optimizer(module, config.training)
     else:
         optimizer = build_optimizer(module, config.training)
     return TrainingState(module, optimizer, build_scheduler(optimizer, config.training),
@@ -498,7 +512,7 @@ class RunWriter:
         training_state = {
             "epoch": state.epoch,
             "seconds": state.seconds,
-            "history": json.dumps(_finite(state.history)),
+            "history_epochs": len(state.history),  # the history itself is history.json, written first
             "optimizer": state.optimizer.state_dict(),
             "scheduler": state.scheduler.state_dict() if state.scheduler is not None else {},
             "generator": state.generator.get_state(),
@@ -519,6 +533,35 @@ class RunWriter:
         else:
             commit(self.folder, files, remove=old_run_files(Path(self.folder)))
         return meta
+
+
+HISTORY_NAME = "history.json"
+
+
+def history_json(history: list[dict[str, Any]]) -> str:
+    """The history as compact JSON in one pass of the C encoder; non-finite numbers (rare: a diverged
+    run) become null in a second, only then."""
+    try:
+        return json.dumps(history, allow_nan=False, separators=(",", ":"))
+    except ValueError:
+        return json.dumps(_finite(history), separators=(",", ":"))
+
+
+def read_history(run_dir: Path, saved: dict[str, Any]) -> list[dict[str, Any]]:
+    """The history a resumable checkpoint goes with: its first ``history_epochs`` records from
+    history.json (checkpoints of earlier mlplab versions carry their own copy)."""
+    if "history" in saved:
+        return json.loads(saved["history"])
+    expected = int(saved.get("history_epochs", saved["epoch"]))
+    folder = run_dir if run_dir.is_dir() else run_dir.parent  # a run folder, or its checkpoint.pt
+    try:
+        history = json.loads((folder / HISTORY_NAME).read_text())
+    except (OSError, ValueError):
+        history = None
+    if not isinstance(history, list) or len(history) < expected:
+        raise CheckpointError(f"{folder / HISTORY_NAME} is missing or shorter than the checkpoint's "
+                              f"{expected} epochs; the run cannot be resumed exactly")
+    return history[:expected]
 
 
 def _finite(values: Any) -> Any:

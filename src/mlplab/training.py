@@ -10,20 +10,20 @@ from __future__ import annotations
 
 import copy
 import math
-import sys
 import time
 from dataclasses import dataclass, field
-from typing import Any, TextIO
+from typing import Any
 
 import numpy as np
 import torch
 
 from .config import MlplabError, TrainingConfig
-from .fastpath import PlainSGD, numpy_step
+from .fastpath import NumpyOptimizer, numpy_step
 from .metrics import evaluate, probabilities_from_logits, task_loss
 from .model import compute_loss
+from .threads import choose_threads, thread_limit
 
-__all__ = ["Callback", "EarlyStopping", "Progress", "TrainingDiverged", "TrainingState", "fit"]
+__all__ = ["Callback", "EarlyStopping", "TrainingDiverged", "TrainingState", "fit"]
 
 
 class TrainingDiverged(MlplabError):
@@ -44,6 +44,7 @@ class TrainingState:
     best_epoch: int | None = None
     snapshots: list[dict[str, Any]] = field(default_factory=list)
     seconds: float = 0.0  # wall time spent in fit, over all sessions of a resumed run
+    make_step: Any = None  # (model, optimizer, task, config) -> step; None: autograd or the fast path
 
 
 class Callback:
@@ -117,6 +118,34 @@ def evaluate_split(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, tas
     return results
 
 
+def quick_evaluation(step: Any, model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor,
+                     task: str) -> dict[str, float]:
+    """Loss and accuracy (R² for regression) on one split: what plots, early stopping and the plateau
+    schedule read every epoch. The fast path's step brings its own NumPy forward (``step.logits_of``)."""
+    logits_of = getattr(step, "logits_of", None)
+    if logits_of is not None:
+        logits = logits_of(x)
+        y_true = y.numpy()
+    else:
+        with torch.inference_mode():
+            toggle = model.uses_dropout
+            if toggle:
+                model.eval()
+            logits = model(x).cpu().numpy()
+            if toggle:
+                model.train()
+        y_true = y.cpu().numpy()
+    results = {"loss": task_loss(logits, y_true, task)}
+    if task == "binary":
+        results["accuracy"] = int(np.count_nonzero((logits[:, 0] >= 0) == (y_true >= 0.5))) / len(y_true)
+    elif task == "multiclass":
+        results["accuracy"] = int(np.count_nonzero(logits.argmax(axis=1) == y_true)) / len(y_true)
+    else:
+        total = float(((y_true - y_true.mean()) ** 2).sum())
+        results["r2"] = 1.0 - results["loss"] * len(y_true) / total if total > 0 else 0.0
+    return results
+
+
 def fit(state: TrainingState, x_train: torch.Tensor, y_train: torch.Tensor, config: TrainingConfig,
         task: str, *, eval_set: tuple[str, torch.Tensor, torch.Tensor] | None = None,
         n_classes: int | None = None, callbacks: list[Callback] = (),
@@ -130,17 +159,20 @@ def fit(state: TrainingState, x_train: torch.Tensor, y_train: torch.Tensor, conf
     model, optimizer = state.model, state.optimizer
     n_rows = len(x_train)
     total_weight = n_rows if weight is None else float(weight.sum())
+    model.train()
+    for callback in callbacks:
+        callback.on_train_begin(state)  # may set state.make_step (data-parallel training does)
     # One batch's update: the tutorial's autograd steps, or the same chain rule by hand in NumPy where
-    # the optimiser is the fast path's PlainSGD (tiny networks; see fastpath.py).
-    if isinstance(optimizer, PlainSGD):
+    # the optimiser is one of the fast path's NumPy optimisers (tiny networks; see fastpath.py), or the caller's own.
+    if state.make_step is not None:
+        step = state.make_step(model, optimizer, task, config)
+    elif isinstance(optimizer, NumpyOptimizer):
         step = numpy_step(model, optimizer, x_train, y_train, task)
     else:
         step = autograd_step(model, optimizer, task, config)
-    model.train()
-    for callback in callbacks:
-        callback.on_train_begin(state)
     # A diverging fast path overflows in NumPy: the loss check below reports it, so NumPy need not warn.
-    with np.errstate(over="ignore", invalid="ignore"):
+    threads = choose_threads(model.sizes, min(config.batch_size or n_rows, n_rows), config.threads)
+    with np.errstate(over="ignore", invalid="ignore"), thread_limit(threads):
         started = time.perf_counter()
         while state.epoch < config.epochs and state.stop_reason is None:
             loss_sum, correct = 0.0, 0
@@ -159,8 +191,14 @@ def fit(state: TrainingState, x_train: torch.Tensor, y_train: torch.Tensor, conf
                 record["train_accuracy"] = float(correct) / n_rows
             if eval_set is not None:
                 name, x_eval, y_eval = eval_set
-                record.update({f"{name}_{key}": value
-                               for key, value in evaluate_split(model, x_eval, y_eval, task, n_classes).items()})
+                # The full metric set at the first and every log_every-th epoch (fixed epochs, so a resumed
+                # run records what an uninterrupted one does); loss and accuracy (R² for regression), what
+                # is printed and plotted, at the others: a few µs on the fast path.
+                if state.epoch == 1 or state.epoch % config.log_every == 0:
+                    values = evaluate_split(model, x_eval, y_eval, task, n_classes)
+                else:
+                    values = quick_evaluation(step, model, x_eval, y_eval, task)
+                record.update({f"{name}_{key}": value for key, value in values.items()})
             record["lr"] = optimizer.param_groups[0]["lr"]
             state.history.append(record)
             if state.scheduler is not None:
@@ -262,46 +300,3 @@ class Every(Callback):
     def on_epoch_end(self, state: TrainingState) -> None:
         if self.every and state.epoch % self.every == 0:
             self.action(state)
-
-
-class Progress(Callback):
-    """Print the loss at epoch 1 and every ``log_every`` epochs. On a terminal a live bar is redrawn in
-    place (at most ~10 times a second) with the printed lines scrolling above it."""
-
-    def __init__(self, total_epochs: int, log_every: int, stream: TextIO | None = None, live: bool | None = None):
-        self.total, self.log_every = total_epochs, log_every
-        self.stream = stream or sys.stdout
-        self.live = self.stream.isatty() if live is None else live
-        self.last_draw = 0.0
-
-    def on_epoch_end(self, state: TrainingState) -> None:
-        record = state.history[-1]
-        epoch = record["epoch"]
-        if epoch == 1 or epoch % self.log_every == 0 or epoch == self.total:
-            self._clear()
-            self.stream.write(format_record(record, self.total) + "\n")
-        if self.live and (time.monotonic() - self.last_draw > 0.1 or epoch == self.total):
-            self.last_draw = time.monotonic()
-            done = int(30 * epoch / self.total)
-            self.stream.write(f"\r[{'#' * done}{'.' * (30 - done)}] epoch {epoch}/{self.total} "
-                              f"loss {record['train_loss']:.4f}")
-        self.stream.flush()
-
-    def on_train_end(self, state: TrainingState) -> None:
-        self._clear()
-        if state.stop_reason:
-            self.stream.write(state.stop_reason + "\n")
-
-    def _clear(self) -> None:
-        if self.live:
-            self.stream.write("\r\033[K")
-
-
-def format_record(record: dict[str, Any], total: int) -> str:
-    width = len(str(total))
-    parts = [f"epoch {record['epoch']:>{width}}/{total}", f"train loss {record['train_loss']:.6f}"]
-    for key in ("val_loss", "test_loss", "val_accuracy", "test_accuracy", "val_r2", "test_r2"):
-        if key in record:
-            parts.append(f"{key.replace('_', ' ')} {record[key]:.4f}")
-    return "  ".join(parts)
-

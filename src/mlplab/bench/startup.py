@@ -1,78 +1,67 @@
-"""Start-up and end to end: the tutorial script against ``mlplab train``; ``mlplab --help``.
+"""Start-up of the common commands, fresh processes: ``mlplab --help``, ``mlplab predict RUN -- -1 1``,
+``mlplab train --epochs 1`` (SGD and Adam), ``mlplab plot history RUN``.
 
-Each is a fresh interpreter (subprocess), as a user runs it; the tutorial script is the tutorial's
-program with its label_map typo fixed and without the plot window.
+Each is compared with the floor it cannot beat: the interpreter alone for ``--help``, ``import torch``
+for the commands that need the network, and ``import torch, matplotlib.pyplot`` for plots. The note
+lists the heavy optional modules the command imported (``python -X importtime``): none of
+``torch._dynamo``, scikit-learn, pandas or SciPy is needed on these paths.
 """
 
 from __future__ import annotations
 
-import inspect
 import subprocess
 import sys
 import tempfile
-from pathlib import Path
 
-from . import Row, median_time, tutorial
+from . import Row
+from .process import CLI, Script, _environment, cli, interleaved, median_seconds
 
 REPEATS = {"tiny": 1, "quick": 3, "full": 5}
-
-TUTORIAL = '''
-import torch
-import numpy
-from sklearn.datasets import make_blobs
-n_dim = 2
-x_train, y_train = make_blobs(n_samples=80, n_features=n_dim, centers=[[1,1],[-1,-1],[1,-1],[-1,1]],
-                              shuffle=True, cluster_std=0.3)
-x_test, y_test = make_blobs(n_samples=20, n_features=n_dim, centers=[[1,1],[-1,-1],[1,-1],[-1,1]],
-                            shuffle=True, cluster_std=0.3)
-def label_map(y_, from_, to_):
-    y = numpy.copy(y_)
-    for f in from_:
-        y[y_ == f] = to_
-    return y
-y_train = label_map(label_map(y_train, [0, 1], 0), [2, 3], 1)
-y_test = label_map(label_map(y_test, [0, 1], 0), [2, 3], 1)
-x_train, x_test = torch.FloatTensor(x_train), torch.FloatTensor(x_test)
-y_train, y_test = torch.FloatTensor(y_train), torch.FloatTensor(y_test)
-NEURAL_NET
-model = NeuralNet(2, 5)
-criterion = torch.nn.BCELoss()
-optimizer = torch.optim.SGD(model.parameters(), lr=0.03)
-model.eval()
-print('Before Training, test loss is {}'.format(criterion(model(x_test).squeeze(), y_test).item()))
-for epoch in range(EPOCHS):
-    model.train()
-    optimizer.zero_grad()
-    train_loss = criterion(model(x_train).squeeze(), y_train)
-    if epoch % 100 == 0:
-        print('Train loss at {} is {}'.format(epoch, train_loss.item()))
-    train_loss.backward()
-    optimizer.step()
-torch.save(model.state_dict(), './model.pt')
-new_model = NeuralNet(2, 5)
-new_model.load_state_dict(torch.load('./model.pt'))
-new_model.eval()
-print(new_model(torch.FloatTensor([-1, 1])).item())
-'''
+HEAVY = ("torch._dynamo", "sklearn", "pandas", "scipy", "pyarrow", "matplotlib")
 
 
-def _command(args: list[str], folder: str) -> None:
-    subprocess.run(args, cwd=folder, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+def imported(script: Script, folder: str) -> list[str]:
+    """The HEAVY modules (top of their package) that ``script`` imports, from ``-X importtime``."""
+    result = subprocess.run([sys.executable, "-X", "importtime", "-c", script.source, *script.args], cwd=folder,
+                            env=_environment(script), capture_output=True, text=True, check=True)
+    names = {line.rsplit("|", 1)[-1].strip() for line in result.stderr.splitlines() if line.startswith("import time:")}
+    return [name for name in HEAVY if name in names]
 
 
 def run(size: str) -> list[Row]:
-    repeats = REPEATS[size]
-    epochs = 20 if size == "tiny" else 2000
+    in_process = size == "tiny"
     with tempfile.TemporaryDirectory() as folder:
-        script = Path(folder) / "tutorial.py"
-        network = inspect.getsource(tutorial.NeuralNet)
-        script.write_text(TUTORIAL.replace("NEURAL_NET", network).replace("EPOCHS", str(epochs)))
-        script_time = median_time(lambda: _command([sys.executable, str(script)], folder), repeats)
-        train = [sys.executable, "-m", "mlplab", "train", "--out", "run", "--force", "--quiet",
-                 "--epochs", str(epochs)]
-        ours = median_time(lambda: _command(train, folder), repeats)
-        bare = median_time(lambda: _command([sys.executable, "-c", "pass"], folder), repeats)
-        helped = median_time(lambda: _command([sys.executable, "-m", "mlplab", "--help"], folder), repeats)
-    return [Row("end to end, defaults", "tutorial script", "s", script_time, ours, target="<= 1.5 s"),
-            Row("mlplab --help", "python -c pass", "s", bare, helped, target="<= 0.3 s",
-                note="the peer is the interpreter's own start-up")]
+        interleaved({"run": cli("train", "--epochs", "5", "--out", "run", "--quiet")}, folder, 1, in_process,
+                    warmup=False)
+        commands = {
+            "--help": cli("--help"),
+            "predict": cli("predict", "run", "--", "-1", "1"),
+            "train": cli("train", "--epochs", "1", "--out", "one", "--force"),
+            "train adam": cli("train", "--epochs", "1", "--out", "one", "--force", "--optimizer", "adam"),
+        }
+        if not in_process:  # matplotlib's import alone would be most of the test suite's smoke run
+            commands["plot"] = cli("plot", "history", "run", "--out", "history.png")
+        floors = {"pass": Script("pass"), "torch": Script("import torch")}
+        if not in_process:
+            floors["plots"] = Script("import torch, matplotlib\nmatplotlib.use('Agg')\nimport matplotlib.pyplot")
+        results = interleaved({**commands, **floors}, folder, REPEATS[size], in_process)
+        notes = {name: "" for name in commands}
+        if not in_process:
+            for name, script in commands.items():
+                heavy = imported(script, folder)
+                notes[name] = "imports " + ", ".join(heavy) if heavy else "no heavy optional imports"
+    seconds = {name: median_seconds(values) for name, values in results.items()}
+    rows = [Row("`mlplab --help`", "python -c pass", "s", seconds["pass"], seconds["--help"], note=notes["--help"]),
+            Row("`mlplab predict RUN -- -1 1`", "python -c 'import torch'", "s", seconds["torch"], seconds["predict"],
+                note=notes["predict"]),
+            Row("`mlplab train --epochs 1`", "python -c 'import torch'", "s", seconds["torch"], seconds["train"],
+                note=notes["train"]),
+            Row("`mlplab train --epochs 1 --optimizer adam`", "python -c 'import torch'", "s", seconds["torch"],
+                seconds["train adam"], note=notes["train adam"])]
+    if "plot" in seconds:
+        rows.append(Row("`mlplab plot history RUN`", "import torch, matplotlib.pyplot", "s", seconds["plots"],
+                        seconds["plot"], note=notes["plot"]))
+    return rows
+
+
+__all__ = ["CLI", "imported", "run"]

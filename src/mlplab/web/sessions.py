@@ -187,7 +187,9 @@ class Stream(Callback):
         session.build.record_test(state.history[-1])
         self.since_frame += 1
         session.run_tasks()
-        if session.stepping or self.since_frame >= session.speed:
+        # a frame every `speed` epochs, after a step, and at once when paused mid-frame (so the page
+        # shows the weights that explain and download will use)
+        if session.stepping or self.since_frame >= session.speed or not session.playing:
             session.stepping = False
             self.since_frame = 0
             session.send_frame()

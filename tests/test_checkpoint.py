@@ -7,7 +7,7 @@ import torch
 from conftest import NeuralNet
 
 import mlplab
-from mlplab.checkpoint import CheckpointError, atomic_write, load_checkpoint, load_state_dict, save_checkpoint
+from mlplab.checkpoint import CheckpointError, atomic_write, load_checkpoint, load_state_dict
 
 
 def test_tutorial_neuralnet_loads_model_pt_strictly_and_agrees(tutorial_run, cli):
@@ -58,17 +58,6 @@ def test_truncated_checkpoints_are_refused(tutorial_run, tmp_path):
             mlplab.load(broken)
 
 
-def test_a_flipped_byte_in_the_weights_is_caught(tmp_path):
-    weights = {"linear_1.weight": torch.arange(6.0).reshape(3, 2), "linear_1.bias": torch.zeros(3)}
-    path = tmp_path / "c.pt"
-    save_checkpoint(path, weights, {"task": "binary"})
-    payload = torch.load(path, weights_only=True)
-    payload["weights"]["linear_1.weight"][0, 0] = 99.0
-    torch.save(payload, path)
-    with pytest.raises(CheckpointError, match="checksum"):
-        load_checkpoint(path)
-
-
 def test_loading_never_unpickles_objects(tmp_path):
     class Evil:
         def __reduce__(self):
@@ -76,7 +65,7 @@ def test_loading_never_unpickles_objects(tmp_path):
 
     path = tmp_path / "evil.pt"
     torch.save({"format": "mlplab-checkpoint", "version": 1, "meta": "{}", "weights": {}, "x": Evil()}, path)
-    with pytest.raises(CheckpointError, match="not a readable"):
+    with pytest.raises(CheckpointError, match="could run arbitrary code"):
         load_checkpoint(path)
     with pytest.raises(CheckpointError):
         load_state_dict(path)

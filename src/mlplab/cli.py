@@ -133,6 +133,8 @@ def build_parser() -> argparse.ArgumentParser:
     predict.add_argument("--activation", default="relu", help="hidden activation for --state-dict")
     predict.add_argument("--task", choices=["auto", "regression"], default="auto",
                          help="for --state-dict: auto (1 output: sigmoid, more: softmax) or regression")
+    predict.add_argument("--allow-incomplete", action="store_true",
+                         help="use a run that did not complete (its last periodic checkpoint)")
 
     commands.add_parser("datasets", help="list the built-in data sets")
     runs = commands.add_parser("runs", help="list the runs in a folder")
@@ -143,6 +145,8 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("run")
     evaluate.add_argument("--data", required=True, help="CSV/Parquet/.npz with the features and target")
     evaluate.add_argument("--target", help="target column (default: the one used in training)")
+    evaluate.add_argument("--allow-incomplete", action="store_true",
+                          help="score a run that did not complete (its last periodic checkpoint)")
     plot = commands.add_parser("plot", help="draw a figure into a file (matplotlib)",
                                description="Figures: data, boundary RUN, history RUN, activations, network RUN, "
                                            "neurons RUN, animate RUN.")
@@ -163,6 +167,7 @@ def build_parser() -> argparse.ArgumentParser:
     explain.add_argument("values", nargs="*", type=float, help="the sample's feature values (after --)")
     explain.add_argument("--label", help="the sample's true label (default: the model's prediction)")
     explain.add_argument("--lr", type=float, help="learning rate of the SGD step shown (default: the run's)")
+    explain.add_argument("--allow-incomplete", action="store_true", help="explain a run that did not complete")
 
     playground = commands.add_parser("playground", help="train and watch networks live in the browser",
                                      description="Start the playground web app (needs pip install 'mlplab[web]').")
@@ -223,7 +228,7 @@ def _add_train_parser(commands: Any) -> None:
                      help="with --nproc: how long a worker waits for a missing one before stopping (default: 300)")
     run.add_argument("--quiet", action="store_true", help="print only the run folder")
     run.add_argument("--plots", action="store_true", help="write the standard figures into the run folder")
-    run.add_argument("--format", default="png", metavar="{png,svg,pdf}", help="figure format for --plots "
+    run.add_argument("--format", metavar="{png,svg,pdf}", help="figure format for --plots "
                                                                                "(default: png)")
 
 
@@ -298,14 +303,21 @@ def main(argv: list[str] | None = None) -> None:
         from . import commands
 
         getattr(commands, args.command)(args)
-    except ConfigError as error:
-        flag = FLAG_OF_KEY.get(error.key)
-        fail(f"{flag} {error.problem}" if flag else f"{error.key} {error.problem}")
     except MlplabError as error:
-        fail(str(error))
+        if not hasattr(error, "exit_code"):
+            _fail_with(error)
+        sys.stderr.write(f"mlplab: {error}\n")  # a signal stopped training, after saving: not an error
+        raise SystemExit(error.exit_code) from None
     except KeyboardInterrupt:
         sys.stderr.write("mlplab: interrupted\n")
         raise SystemExit(130) from None
+
+
+def _fail_with(error: MlplabError) -> NoReturn:
+    if isinstance(error, ConfigError):
+        flag = FLAG_OF_KEY.get(error.key)
+        fail(f"{flag} {error.problem}" if flag else f"{error.key} {error.problem}")
+    fail(str(error))
 
 
 def entry() -> None:
@@ -352,9 +364,14 @@ def write_rows(path: str | None, header: list[str], rows: list[list[Any]]) -> No
     else:
         from .checkpoint import atomic_write_text
 
+        if Path(path).is_dir():
+            raise MlplabError(f"--out {path} is a folder; give a file name for the predictions CSV")
         if not Path(path).parent.is_dir():
             raise MlplabError(f"--out {path}: the folder {Path(path).parent} does not exist")
-        atomic_write_text(path, buffer.getvalue())
+        try:
+            atomic_write_text(path, buffer.getvalue())
+        except OSError as error:
+            raise MlplabError(f"--out {path}: cannot write it ({error.strerror or error})") from None
 
 
 def print_json(values: Any) -> None:

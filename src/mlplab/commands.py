@@ -19,6 +19,9 @@ def train(args: argparse.Namespace) -> None:
     from .run import train as train_run
 
     verbose = not args.quiet
+    if args.format is not None and not args.plots:
+        raise MlplabError("--format chooses the figures' format; it applies only with --plots")
+    args.format = args.format or "png"
     if args.resume:
         given = [flag for flag, key, _, _ in TRAIN_FLAGS if getattr(args, key) is not None and flag != "--epochs"]
         given += [flag for flag in ("--config", "--out") if getattr(args, flag[2:])]
@@ -28,7 +31,7 @@ def train(args: argparse.Namespace) -> None:
     if args.nproc is not None or _under_torchrun():
         return _train_distributed(args, verbose)
     if args.resume:
-        run = resume(args.resume, epochs=getattr(args, "training.epochs"), verbose=verbose)
+        run = resume(args.resume, epochs=getattr(args, "training.epochs"), verbose=verbose, handle_signals=True)
     else:
         config = config_from_args(args)
         if args.plots:
@@ -38,7 +41,7 @@ def train(args: argparse.Namespace) -> None:
             from .plots import require_pyplot
 
             require_pyplot()  # and so is a missing matplotlib
-        run = train_run(config, out=args.out, force=args.force, verbose=verbose)
+        run = train_run(config, out=args.out, force=args.force, verbose=verbose, handle_signals=True)
     figures = []
     if args.plots:
         from .report import write_figures
@@ -54,8 +57,13 @@ def train(args: argparse.Namespace) -> None:
     config = run.config
     if config.data.path is None and config.data.dataset == "xor-blobs":
         reloaded = load(run.path)
-        probability = reloaded.predict_proba([TUTORIAL_POINT])[0, 1]
-        print(f"The probability that [-1, 1] has label 1 is {probability:.6f} (from the reloaded checkpoint)")
+        if reloaded.task == "regression":  # --task regression: a value, not a class probability
+            value = float(reloaded.predict([TUTORIAL_POINT])[0])
+            print(f"The prediction for [-1, 1] is {value:.6f} (from the reloaded checkpoint)")
+        else:
+            probability = reloaded.predict_proba([TUTORIAL_POINT])[0, -1]
+            print(f"The probability that [-1, 1] has label {reloaded.classes[-1]} is {probability:.6f} "
+                  "(from the reloaded checkpoint)")
 
 
 def _under_torchrun() -> bool:
@@ -105,7 +113,9 @@ def predict(args: argparse.Namespace) -> None:
     else:
         from .run import load
 
-        model = load(args.run)
+        model = load(args.run, allow_incomplete=args.allow_incomplete)
+    if args.input and args.values:
+        raise MlplabError("give either --input FILE or one row of values after `--`, not both")
     if args.input:
         _predict_file(model, args.input, args.output)
         return
@@ -198,16 +208,20 @@ def datasets(args: argparse.Namespace) -> None:
 def runs(args: argparse.Namespace) -> None:
     from .catalog import RUNS_FOLDER, list_runs
 
-    found = list_runs(args.folder)
+    def skipped(folder: Path, error: MlplabError) -> None:  # one unreadable folder must not hide the others
+        sys.stderr.write(f"mlplab: skipped {folder.name}: {error}\n")
+
+    found = list_runs(args.folder, skipped)
     if not found:
         print(f"no runs in {args.folder}")
         return
     # Names as `show`, `predict` and `plot` take them: bare in the default folder, else with the folder.
     default = Path(args.folder) == Path(RUNS_FOLDER)
-    header = ["name", "date", "data", "architecture", "epochs", "best val", "test", "train time"]
+    header = ["name", "date", "data", "architecture", "epochs", "best val", "test", "train time", ""]
     rows = [[run.path.name if default else str(run.path),
              run.created.strftime("%Y-%m-%d %H:%M") if run.created else "-", run.data, run.architecture,
-             str(run.epochs), _fmt(run.best_val), f"{_fmt(run.test)} {run.headline}", f"{run.train_seconds:.1f}s"]
+             str(run.epochs), _fmt(run.best_val), f"{_fmt(run.test)} {run.headline}", f"{run.train_seconds:.1f}s",
+             run.state]
             for run in found]
     widths = [max(len(str(row[i])) for row in [header, *rows]) for i in range(len(header))]
     for row in [header, *rows]:
@@ -215,29 +229,36 @@ def runs(args: argparse.Namespace) -> None:
 
 
 def _fmt(value: Any) -> str:
-    return "-" if value is None else f"{value:.4f}"
+    return f"{value:.4f}" if isinstance(value, (int, float)) and not isinstance(value, bool) else "-"
 
 
 def show(args: argparse.Namespace) -> None:
     from .catalog import find_run
+    from .runfolder import read_text, readable, resolve
+    from .schema import load_run_json, progress
 
     path = find_run(args.run)
     folder = path if path.is_dir() else path.parent if path.is_file() else None
-    if folder is None or not (folder / "run.json").is_file():
+    if folder is None or not readable(folder / "run.json"):
         raise MlplabError(f"{args.run} is not a run folder (no run.json), nor a run in runs/ (see `mlplab runs`)")
-    meta_path = folder / "run.json"
-    meta = json.loads(meta_path.read_text())
+    meta = load_run_json(folder)
+    config_text = read_text(resolve(folder / "config.toml"), "config file") if readable(folder / "config.toml") else ""
     print(f"run: {path}")
-    print(f"data: {meta['data']['name']}  task: {meta['task']}  classes: {meta.get('classes')}")
+    print(f"data: {(meta.get('data') or {}).get('name', '?')}  task: {meta['task']}  classes: {meta.get('classes')}")
     architecture = meta["architecture"]
     print(f"architecture: {architecture['n_inputs']} -> {architecture['hidden_sizes']} -> "
-          f"{architecture['n_outputs']} ({architecture['activation']}, output {architecture['output']})")
-    print(f"epochs: {meta['epoch']}  time: {meta.get('train_seconds', 0):.2f}s  "
-          f"stopped: {meta.get('stop_reason') or 'completed'}")
+          f"{architecture['n_outputs']} ({architecture['activation']}, output {architecture.get('output')})")
+    state = progress(meta)
+    if state == "completed":
+        state = meta.get("stop_reason") or state
+    else:
+        state += f"; resume with: mlplab train --resume {path}"
+    print(f"epochs: {meta['epoch']}  time: {meta.get('train_seconds', 0):.2f}s  stopped: {state}")
     for split, values in (meta.get("metrics") or {}).items():
-        print(f"{split}: " + "  ".join(f"{k} {_fmt(v)}" for k, v in values.items()))
+        if isinstance(values, dict):
+            print(f"{split}: " + "  ".join(f"{k} {_fmt(v)}" for k, v in values.items()))
     print("config:")
-    sys.stdout.write((folder / "config.toml").read_text())
+    sys.stdout.write(config_text)
 
 
 def evaluate(args: argparse.Namespace) -> None:
@@ -246,10 +267,13 @@ def evaluate(args: argparse.Namespace) -> None:
     from .metrics import evaluate as score
     from .run import load
 
-    model = load(args.run)
+    model = load(args.run, allow_incomplete=args.allow_incomplete)
     target = args.target or model.meta.get("data", {}).get("target")
     features, y = select_columns(read_table(args.data), target, model.feature_names, args.data)
     if model.task == "regression":
+        if y.dtype.kind not in "biuf":
+            raise MlplabError(f"{args.data}: the target column '{target}' holds text, but this run is a regression "
+                              "model, which needs numbers")
         results = score("regression", y.astype(float), model.predict(features))
     else:
         from .preprocess import TargetEncoder
@@ -296,7 +320,7 @@ def plot(args: argparse.Namespace) -> None:
     elif args.kind == "data" and folder is None:
         written = [plots.save(_data_figure(args), out)]
     else:
-        run = load_run(folder)
+        run = load_run(folder, announce=print)
         written = _run_figure(args, run, out)
     for path in written:
         print(f"wrote {path}")
@@ -344,7 +368,7 @@ def explain(args: argparse.Namespace) -> None:
     from .explain import render
     from .run import load
 
-    model = load(args.run)
+    model = load(args.run, allow_incomplete=args.allow_incomplete)
     if not args.values:
         raise MlplabError("give the sample's feature values after `--` (e.g. mlplab explain RUN -- -1 1)")
     print(render(explain_sample(model, args.values, args.label, args.lr)))

@@ -41,6 +41,24 @@ class ConfigError(MlplabError, ValueError):
 Rule = Callable[[Any], "str | None"]
 
 
+def shown(value: Any) -> str:
+    """``repr`` for messages, with NumPy scalars shown as the plain numbers they hold (``1``, not
+    ``np.int64(1)``) and containers shown item by item."""
+    if type(value).__module__ == "numpy" and hasattr(value, "item"):
+        value = value.item() if getattr(value, "ndim", 0) == 0 else value.tolist()
+    if isinstance(value, (list, tuple)):
+        inner = ", ".join(shown(item) for item in value)
+        return f"[{inner}]" if isinstance(value, list) else f"({inner}{',' if len(value) == 1 else ''})"
+    return repr(value)
+
+
+def exact(value: float) -> str:
+    """A bound or value as written: whole numbers in full (``4294967295``, not ``4.29497e+09``)."""
+    if isinstance(value, int) or (isinstance(value, float) and value.is_integer() and abs(value) < 2**63):
+        return str(int(value))
+    return repr(float(value))
+
+
 def _is_number(value: Any) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool)
 
@@ -51,21 +69,21 @@ def number(low: float | None = None, high: float | None = None, *, low_open: boo
     kind = "a whole number" if integer else "a number"
     bounds = []
     if low is not None:
-        bounds.append(f"{'>' if low_open else '>='} {low:g}")
+        bounds.append(f"{'>' if low_open else '>='} {exact(low)}")
     if high is not None:
-        bounds.append(f"{'<' if high_open else '<='} {high:g}")
+        bounds.append(f"{'<' if high_open else '<='} {exact(high)}")
     wanted = f"must be {kind}" + (f" {' and '.join(bounds)}" if bounds else "")
 
     def check(value: Any) -> str | None:
         if value is None:
             return None if optional else f"{wanted}, got nothing"
         if not _is_number(value) or (integer and not float(value).is_integer()):
-            return f"{wanted}, got {value!r}"
+            return f"{wanted}, got {shown(value)}"
         if not math.isfinite(value):
             return f"{wanted}, got {value}"
         too_low = low is not None and (value <= low if low_open else value < low)
         too_high = high is not None and (value >= high if high_open else value > high)
-        return f"{wanted}, got {value:g}" if too_low or too_high else None
+        return f"{wanted}, got {exact(value)}" if too_low or too_high else None
 
     return check
 
@@ -75,7 +93,7 @@ def one_of(*choices: Any, optional: bool = False) -> Rule:
         if value is None and optional:
             return None
         if value not in choices:
-            return f"must be one of {', '.join(map(str, choices))}; got {value!r}"
+            return f"must be one of {', '.join(map(str, choices))}; got {shown(value)}"
         return None
 
     check.choices = choices  # type: ignore[attr-defined]  # read by `mlplab train --help`
@@ -87,10 +105,10 @@ def sizes() -> Rule:
 
     def check(value: Any) -> str | None:
         if not isinstance(value, (list, tuple)):
-            return f"must be a list of layer sizes, got {value!r}"
+            return f"must be a list of layer sizes, got {shown(value)}"
         for size in value:
             if not _is_number(size) or not float(size).is_integer() or size < 1:
-                return f"must be whole numbers >= 1 (one per hidden layer), got {size!r}"
+                return f"must be whole numbers >= 1 (one per hidden layer), got {shown(size)}"
         return None
 
     return check
@@ -100,7 +118,7 @@ def text(optional: bool = True) -> Rule:
     def check(value: Any) -> str | None:
         if value is None and optional:
             return None
-        return None if isinstance(value, str) and value else f"must be a non-empty string, got {value!r}"
+        return None if isinstance(value, str) and value else f"must be a non-empty string, got {shown(value)}"
 
     return check
 
@@ -110,7 +128,7 @@ def names() -> Rule:
         if value is None:
             return None
         if not isinstance(value, (list, tuple)) or not value or not all(isinstance(v, str) for v in value):
-            return f"must be a non-empty list of column names, got {value!r}"
+            return f"must be a non-empty list of column names, got {shown(value)}"
         return None
 
     return check
@@ -156,7 +174,7 @@ def input_features() -> Rule:
 
 
 def flag() -> Rule:
-    return lambda value: None if isinstance(value, bool) else f"must be true or false, got {value!r}"
+    return lambda value: None if isinstance(value, bool) else f"must be true or false, got {shown(value)}"
 
 
 def _field(default: Any, rule: Rule, doc: str) -> Any:
@@ -174,6 +192,7 @@ def _activation_names() -> tuple[str, ...]:
 # --- the three sections ----------------------------------------------------------------------------
 
 DATASETS = ("xor-blobs", "blobs", "moons", "circles", "spiral", "xor", "gaussian-quantiles", "linear")
+DATASETS_WITH_CLASSES = ("blobs", "spiral", "gaussian-quantiles")  # the generators --classes applies to
 TASKS = ("auto", "binary", "multiclass", "regression")
 OPTIMIZERS = ("sgd", "adam", "adamw", "rmsprop")
 SCHEDULES = ("none", "step", "cosine", "plateau")
@@ -277,7 +296,31 @@ class Config:
                                                          "e.g. 0.2")
         if self.training.schedule == "plateau" and self.data.val_fraction == 0:
             raise ConfigError("training.schedule", "plateau watches validation loss; set data.val_fraction")
+        self._check_combinations()
         return self
+
+    def _check_combinations(self) -> None:
+        """Settings that would do nothing together are refused: a user who set them expected an effect."""
+        data = self.data
+        if data.path is None:
+            for key in ("target", "features", "test_path"):
+                if getattr(data, key) is not None:
+                    raise ConfigError(f"data.{key}", "applies only to a data file; set data.path (--data FILE)")
+            if data.n_classes is not None and data.dataset not in DATASETS_WITH_CLASSES:
+                raise ConfigError("data.n_classes", f"does not apply to {data.dataset}, whose classes are fixed; "
+                                                    f"it applies to {', '.join(DATASETS_WITH_CLASSES)}")
+            return
+        if data.dataset != DataConfig.dataset:
+            raise ConfigError("data.dataset", "and data.path (--data) both name the data; give one of them")
+        for key in ("n_classes", "noise"):
+            if getattr(data, key) is not None:
+                raise ConfigError(f"data.{key}", "applies only to the built-in data sets, not to a data file")
+        if data.features is not None and data.target in data.features:
+            raise ConfigError("data.features", f"includes the target {data.target!r}: the network would be given "
+                                                "the answer (a label leak); leave it out of the features")
+        if data.features is not None and len(set(data.features)) != len(data.features):
+            twice = sorted({name for name in data.features if data.features.count(name) > 1})
+            raise ConfigError("data.features", f"names {', '.join(map(repr, twice))} more than once")
 
     def to_dict(self) -> dict[str, Any]:
         """Plain data (JSON/TOML-able), None values included."""
@@ -288,8 +331,12 @@ class Config:
         """Build from nested plain data, as read from TOML/JSON. Unknown keys are errors; missing keys
         keep their defaults. Whole-number floats such as ``2000.0`` are taken as integers where one is
         wanted. The result is not validated yet: call :meth:`validate`."""
+        if not isinstance(values, dict):
+            raise ConfigError("config", f"must be a table (dict) of settings, got {type(values).__name__}")
         config = cls()
         for key, value in values.items():
+            if not isinstance(key, str):
+                raise ConfigError(shown(key), "is not a setting name (names are text)")
             if key in _SECTIONS:
                 if not isinstance(value, dict):
                     raise ConfigError(key, f"must be a table of settings, got {value!r}")
@@ -387,12 +434,17 @@ def load_config(path: str) -> Config:
         import tomllib
     except ModuleNotFoundError:  # Python 3.10
         import tomli as tomllib  # type: ignore[no-redef]
+    from .saferead import read_bytes
+
+    data = read_bytes(path, "config file", 16 << 20)  # a regular file of sane size: not /dev/zero
     try:
-        with open(path, "rb") as handle:
-            values = tomllib.load(handle)
-    except FileNotFoundError:
-        raise MlplabError(f"config file {path!r} does not exist") from None
-    except (OSError, tomllib.TOMLDecodeError) as error:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError as error:
+        raise MlplabError(f"config file {path!r} is not UTF-8 text (byte {error.start} is 0x{data[error.start]:02x}); "
+                          "TOML files are UTF-8: save it with that encoding") from None
+    try:
+        values = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as error:
         raise MlplabError(f"config file {path!r} is not valid TOML: {error}") from None
     # Data files named in a config file are found next to it, wherever mlplab is started from.
     return with_absolute_paths(Config.from_dict(values), Path(path).parent)

@@ -16,8 +16,8 @@ from typing import Any
 
 import numpy as np
 
-from .config import Config, DataConfig
-from .preprocess import DataError, Preprocessor, TargetEncoder, check_finite, infer_task
+from .config import Config, DataConfig, shown
+from .preprocess import DataError, Preprocessor, TargetEncoder, check_finite, check_trainable, infer_task
 
 __all__ = ["GENERATORS", "Dataset", "DataError", "generate", "load_dataset", "read_table"]
 
@@ -130,6 +130,14 @@ def generate(name: str, n_train: int, n_test: int, noise: float | None = None, n
     >>> x_train.shape, sorted(set(y_train.tolist()))
     ((80, 2), [0, 1])
     """
+    if name not in GENERATORS:
+        raise DataError(f"unknown data set {name!r}; the built-in ones are {', '.join(GENERATORS)}")
+    for key, value in (("n_train", n_train), ("n_test", n_test)):
+        if not isinstance(value, (int, np.integer)) or isinstance(value, bool) or value < 1:
+            raise DataError(f"{key} must be a whole number >= 1, got {shown(value)}")
+    from .resources import check_data_fits
+
+    check_data_fits(int(n_train) + int(n_test), 2)
     generator = GENERATORS[name]
     noise = generator.noise if noise is None else noise
     n_classes = n_classes or generator.n_classes
@@ -210,8 +218,13 @@ def _read_npz(path: Path) -> Table:
         with np.load(path, allow_pickle=False) as arrays:
             x = arrays["X"] if "X" in arrays else arrays["x"]
             y = arrays["y"]
-    except (KeyError, ValueError, OSError) as error:
-        raise DataError(f"{path}: expected a .npz with numeric arrays X and y ({error})") from None
+    except KeyError as error:
+        raise DataError(f"{path}: expected a .npz with numeric arrays X and y (it has no array {error})") from None
+    except (ValueError, OSError, EOFError):
+        # NumPy's own text would suggest allow_pickle: mlplab never unpickles data, which could run code
+        raise DataError(f"{path}: not a readable .npz with numeric arrays X and y (a damaged file, another "
+                        "format, or arrays of Python objects, which mlplab does not load: they could run code)") \
+            from None
     if x.ndim != 2 or len(x) != len(y):
         raise DataError(f"{path}: X must be 2-D with as many rows as y has values")
     table = {f"x{i}": x[:, i] for i in range(x.shape[1])}
@@ -293,8 +306,14 @@ def build_dataset(config: Config, train: Table | np.ndarray, y_train: np.ndarray
     dtype = np.dtype(config.model.dtype)
     is_matrix = isinstance(train, np.ndarray)
 
-    def encode(processor: Preprocessor, rows: Table | np.ndarray) -> np.ndarray:
-        return processor.transform_matrix(rows, dtype) if is_matrix else processor.transform(rows, dtype)
+    def encode(processor: Preprocessor, rows: Table | np.ndarray, split: str) -> np.ndarray:
+        where = f"{source.get('name', 'data')} ({split} rows)"
+        if isinstance(rows, np.ndarray):
+            matrix = processor.transform_matrix(rows, dtype, where)
+        else:
+            matrix = processor.transform(rows, dtype, where)
+        check_trainable(matrix, processor.encoded_names, where)
+        return matrix
 
     x_val = y_val = None
     if data.val_fraction > 0:
@@ -311,11 +330,16 @@ def build_dataset(config: Config, train: Table | np.ndarray, y_train: np.ndarray
         names = feature_names or [f"x{i}" for i in range(train.shape[1])]
         columns = {name: train[:, i] for i, name in enumerate(names)}
     preprocessor = Preprocessor.fit(columns, data.scale, data.unknown_categories, data.input_features)
+    if target.task == "regression":  # the targets are squared in the loss, in the model's precision
+        for split, values in (("training", y_train), ("test", y_test), ("validation", y_val)):
+            if values is not None:
+                check_trainable(np.asarray(values, dtype=np.float64), ["target"],
+                                f"{source.get('name', 'data')} ({split} rows)", dtype)
     return Dataset(
-        x_train=encode(preprocessor, train), y_train=target.encode(y_train),
-        x_test=None if test is None else preprocessor.transform(test, dtype),
+        x_train=encode(preprocessor, train, "training"), y_train=target.encode(y_train),
+        x_test=None if test is None else encode(preprocessor, test, "test"),
         y_test=None if y_test is None else target.encode(y_test),
-        x_val=None if x_val is None else encode(preprocessor, x_val),
+        x_val=None if x_val is None else encode(preprocessor, x_val, "validation"),
         y_val=None if y_val is None else target.encode(y_val),
         task=target.task, preprocessor=preprocessor, target=target, source=source,
         weight=None if weight is None else weight.astype(dtype))
@@ -356,6 +380,14 @@ def select_columns(table: Table, target: str | None, features: list[str] | None,
     if not names:
         raise DataError(f"{path}: no feature columns besides the target '{target}'")
     return {name: table[name] for name in names}, (table[target] if target is not None else None)
+
+
+def describe_data_source(source: dict[str, Any], path: str) -> str:
+    """A line saying which data file a saved run names and will now be read, and whether it changed."""
+    note = ""
+    if source.get("sha256") and Path(path).is_file() and file_digest(path) != source["sha256"]:
+        note = "; it has changed since the run was trained"
+    return f"data: reading {path} (named in the run){note}"
 
 
 def file_digest(path: str | Path) -> str:

@@ -24,8 +24,10 @@ __all__ = ["write_columns"]
 def write_columns(path: str | None, columns: dict[str, np.ndarray]) -> None:
     """Write ``columns`` (name -> 1-D array, all the same length) as CSV with a header row, to stdout or
     atomically to ``path`` (a temporary file renamed over it once complete)."""
+    if path is not None and Path(path).is_dir():
+        raise MlplabError(f"--out {path} is a folder; give a file name for the predictions CSV")
     if path is not None and not Path(path).parent.is_dir():
-        raise MlplabError(f"--output {path}: the folder {Path(path).parent} does not exist")
+        raise MlplabError(f"--out {path}: the folder {Path(path).parent} does not exist")
     try:
         import pyarrow as pa
         import pyarrow.csv as pacsv
@@ -53,7 +55,10 @@ def write_columns(path: str | None, columns: dict[str, np.ndarray]) -> None:
         sys.stdout.flush()
         sys.stdout.write(buffer.getvalue().decode("utf-8"))
     else:
-        atomic_write(path, lambda handle: write(columns, handle))
+        try:
+            atomic_write(path, lambda handle: write(columns, handle))
+        except OSError as error:  # a read-only folder, a full disk: one line, and nothing half-written
+            raise MlplabError(f"--out {path}: cannot write it ({error.strerror or error})") from None
 
 
 def _write_with_csv_module(columns: dict[str, np.ndarray], handle: IO[bytes]) -> None:

@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 
-from .config import MlplabError, canonical_input_feature, parse_input_feature
+from .config import MlplabError, canonical_input_feature, parse_input_feature, shown
 
 __all__ = ["DataError", "Preprocessor", "TargetEncoder", "as_table", "derive_input_features", "infer_task"]
 
@@ -39,6 +39,41 @@ def all_finite(values: np.ndarray) -> bool:
 
 def not_finite_error(where: str, name: str, row: int) -> DataError:
     return DataError(f"{where}: column '{name}' has a NaN or infinite value (row {row + 1}); remove or fill it first")
+
+
+def check_fits(encoded: np.ndarray, raw_columns: list[tuple[str, np.ndarray]] | None, where: str) -> None:
+    """The encoded matrix must hold only finite numbers: a value finite in the data but beyond the
+    model's dtype (-1e39 in float32), or made huge by scaling, would otherwise become inf and then NaN,
+    a silently wrong answer."""
+    if all_finite(encoded):
+        return
+    row, column = (int(i) for i in np.argwhere(~np.isfinite(encoded))[0])
+    dtype = encoded.dtype.name
+    limit = float(np.finfo(encoded.dtype).max)
+    name = raw_columns[column][0] if raw_columns and column < len(raw_columns) else f"input {column + 1}"
+    value = raw_columns[column][1][row] if raw_columns and column < len(raw_columns) else None
+    if value is not None and np.isfinite(value) and abs(float(value)) > limit:
+        raise DataError(f"{where}: column '{name}' holds {float(value):g} (row {row + 1}), beyond the range of "
+                        f"{dtype} the model computes in (about +-{limit:.3g}); use values within it"
+                        + (" or train with --dtype float64" if dtype == "float32" else ""))
+    raise DataError(f"{where}: column '{name}' (row {row + 1}) overflows {dtype} once scaled as in training")
+
+
+def check_trainable(matrix: np.ndarray, names: list[str], where: str, dtype: Any = None) -> None:
+    """Training squares and multiplies these values: beyond about sqrt(largest number of the dtype),
+    the loss overflows and training "diverges" for a reason that has nothing to do with the learning
+    rate. Say so about the data, before training."""
+    if matrix.size == 0:
+        return
+    dtype = np.dtype(dtype or matrix.dtype)
+    limit = float(np.sqrt(np.finfo(dtype).max))
+    magnitude = np.abs(matrix).max(axis=0) if matrix.ndim == 2 else np.abs(matrix).max(keepdims=True)
+    if not np.all(magnitude <= limit):
+        column = int(np.flatnonzero(~(magnitude <= limit))[0])
+        name = names[column] if column < len(names) else f"column {column + 1}"
+        raise DataError(f"{where}: '{name}' holds values up to {float(magnitude[column]):g}, too large to train on "
+                        f"in {dtype.name} (the loss overflows beyond about {limit:.3g}); scale them "
+                        "(--scale standard) or use --dtype float64")
 
 
 def check_finite(table: Table, where: str) -> None:
@@ -154,6 +189,12 @@ class Preprocessor:
         return [feature["name"] for feature in self.features]
 
     @property
+    def encoded_names(self) -> list[str]:
+        """The feature each encoded column comes from (a categorical feature gives several)."""
+        widths = [len(f["categories"]) if f["kind"] == "categorical" else 1 for f in self.features]
+        return [f["name"] for f, width in zip(self.features, widths) for _ in range(width)]
+
+    @property
     def changes_input(self) -> bool:
         """True when the network's input differs from the raw row (one-hot, scaling or input features)."""
         return not self.all_numeric or self.scale != "none" or bool(self.input_features)
@@ -192,28 +233,39 @@ class Preprocessor:
     def all_numeric(self) -> bool:
         return all(feature["kind"] == "numeric" for feature in self.features)
 
-    def transform_matrix(self, matrix: np.ndarray, dtype: Any = np.float32) -> np.ndarray:
+    def transform_matrix(self, matrix: np.ndarray, dtype: Any = np.float32, where: str = "input") -> np.ndarray:
         """:meth:`transform` for a numeric matrix in training column order, without copying it when it
         already has ``dtype`` and no scaling applies (the scikit-learn estimators' arrays)."""
         if self.input_features:
-            return self.transform({name: matrix[:, i] for i, name in enumerate(self.raw_names)}, dtype)
+            return self.transform({name: matrix[:, i] for i, name in enumerate(self.raw_names)}, dtype, where)
         if not all_finite(matrix):
             row, column = np.argwhere(~np.isfinite(matrix))[0]
             raise not_finite_error("input", self.feature_names[column], int(row))
-        encoded = matrix.astype(dtype, copy=False)
-        if self.scale != "none":
-            encoded = (encoded - np.asarray(self.offset, dtype=dtype)) / np.asarray(self.divisor, dtype=dtype)
+        with np.errstate(over="ignore", invalid="ignore"):  # reported below, as one error naming the value
+            encoded = matrix.astype(dtype, copy=False)
+            if self.scale != "none":
+                encoded = (encoded - np.asarray(self.offset, dtype=dtype)) / np.asarray(self.divisor, dtype=dtype)
+        check_fits(encoded, [(name, matrix[:, i]) for i, name in enumerate(self.feature_names)]
+                   if matrix.ndim == 2 and matrix.shape[1] == len(self.features) else None, where)
         return encoded
 
-    def transform(self, table: Table, dtype: Any = np.float32) -> np.ndarray:
+    def transform(self, table: Table, dtype: Any = np.float32, where: str = "input") -> np.ndarray:
         """Encode a table with the training columns into a matrix of ``dtype``, written in place column
         by column (no float64 intermediate the size of the data)."""
         if self.input_features:
-            check_finite({name: table[name] for name in self.raw_names if is_numeric(table[name])}, "input")
+            check_finite({name: table[name] for name in self.raw_names if is_numeric(table[name])}, where)
             table = derive_input_features({name: table[name] for name in self.raw_names}, self.input_features)
-        check_finite({f["name"]: table[f["name"]] for f in self.features if f["kind"] == "numeric"}, "input")
+        check_finite({f["name"]: table[f["name"]] for f in self.features if f["kind"] == "numeric"}, where)
         n_rows = len(next(iter(table.values()))) if table else 0
         encoded = np.empty((n_rows, self.n_inputs), dtype=dtype)
+        raw_columns: list[tuple[str, np.ndarray]] = []  # (name, data) for each encoded column, for messages
+        with np.errstate(over="ignore", invalid="ignore"):  # an overflow is reported below, naming the value
+            self._fill(table, encoded, raw_columns)
+        check_fits(encoded, raw_columns, where)
+        return encoded
+
+    def _fill(self, table: Table, encoded: np.ndarray, raw_columns: list[tuple[str, np.ndarray]]) -> None:
+        dtype = encoded.dtype
         column_index = 0
         for feature in self.features:
             column = table[feature["name"]]
@@ -221,15 +273,16 @@ class Preprocessor:
                 if not is_numeric(column):
                     raise DataError(f"column '{feature['name']}' was numeric in training but holds text now")
                 encoded[:, column_index] = column
+                raw_columns.append((feature["name"], column))
                 column_index += 1
             else:
                 width = len(feature["categories"])
                 encoded[:, column_index:column_index + width] = self._one_hot(feature, column)
+                raw_columns += [(feature["name"], np.zeros(len(column)))] * width
                 column_index += width
         if self.scale != "none":
             encoded -= np.asarray(self.offset, dtype=dtype)
             encoded /= np.asarray(self.divisor, dtype=dtype)
-        return encoded
 
     def _one_hot(self, feature: dict[str, Any], column: np.ndarray) -> np.ndarray:
         categories = feature["categories"]
@@ -269,7 +322,7 @@ def infer_task(target: np.ndarray, requested: str = "auto") -> str:
         return "regression"
     n_classes = len(np.unique(target))
     if n_classes < 2:
-        raise DataError(f"the target has a single class ({target[0]!r}); classification needs at least two")
+        raise DataError(f"the target has a single class ({shown(target[0])}); classification needs at least two")
     if requested == "binary" and n_classes != 2:
         raise DataError(f"task binary needs exactly 2 classes, the target has {n_classes}; use multiclass")
     return "binary" if n_classes == 2 and requested != "multiclass" else "multiclass"

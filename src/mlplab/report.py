@@ -3,17 +3,18 @@ standard set into it (``mlplab train --plots``), or one figure at a time (``mlpl
 
 from __future__ import annotations
 
-import json
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-import torch
 
+from .checkpoint import load_snapshots
 from .config import Config, MlplabError
-from .data import Dataset, load_dataset
+from .data import Dataset, describe_data_source, load_dataset
 from .run import TrainedModel, load
+from .runfolder import read_json, resolve
 
 __all__ = ["RunData", "load_run", "write_figures"]
 
@@ -36,16 +37,21 @@ class RunData:
         return splits
 
 
-def load_run(path: str | Path) -> RunData:
-    """The model and, rebuilt from the saved config (same seed, same split), the data of a run folder."""
+def load_run(path: str | Path, announce: Callable[[str], None] | None = None) -> RunData:
+    """The model and, rebuilt from the saved config (same seed, same split), the data of a run folder.
+    ``announce`` is told which data file the run names, before it is read."""
     folder = Path(path)
-    model = load(folder)
+    model = load(folder, allow_incomplete=True)  # figures of a run still in progress are useful
     if not folder.is_dir():
         raise MlplabError(f"{folder} is a checkpoint file; plots of a run need its folder")
     config = Config.from_dict(model.meta["config"]).validate()
-    history = json.loads((folder / "history.json").read_text()) if (folder / "history.json").exists() else []
-    snapshot_file = folder / "snapshots.pt"
-    snapshots = torch.load(snapshot_file, weights_only=True) if snapshot_file.exists() else []
+    history_file = resolve(folder / "history.json")
+    history = read_json(history_file, "history file") if history_file is not None and history_file.exists() else []
+    if not isinstance(history, list) or not all(isinstance(record, dict) for record in history):
+        raise MlplabError(f"{folder / 'history.json'} is damaged: expected a list of per-epoch records")
+    snapshots = load_snapshots(folder / "snapshots.pt", model.module.state_dict())
+    if config.data.path is not None and announce is not None:  # a path named inside the run: say which
+        announce(describe_data_source(model.meta.get("data") or {}, config.data.path))
     return RunData(folder, model, load_dataset(config), history, snapshots)
 
 

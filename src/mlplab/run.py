@@ -13,9 +13,9 @@ run made anywhere is saved, listed and reloaded the same way. A run folder holds
 from __future__ import annotations
 
 import datetime as dt
-import io
 import json
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -26,25 +26,29 @@ import torch
 from . import __version__, fastpath
 from .checkpoint import (
     CHECKPOINT_NAME,
+    Checkpoint,
     CheckpointError,
-    atomic_write,
-    atomic_write_text,
+    checkpoint_bytes,
     load_checkpoint,
+    load_snapshots,
     plain_copy,
     save_checkpoint,
-    save_state_dict,
+    snapshots_bytes,
+    state_dict_bytes,
 )
-from .config import Config, MlplabError, to_toml, with_absolute_paths
-from .data import Dataset, file_digest, load_dataset
+from .config import Config, ConfigError, MlplabError, to_toml, with_absolute_paths
+from .data import Dataset, describe_data_source, file_digest, load_dataset
+from .interrupt import StopOnSignal, TrainingInterrupted, stop_signals
 from .metrics import confusion_matrix, predicted_indices, probabilities_from_logits
 from .model import MLP, OUTPUT_FUNCTIONS
 from .preprocess import DataError, Preprocessor, as_table
 from .progress import Progress
+from .resources import checkpoint_bytes_estimate
+from .runfolder import RunFolder, RunFolderError, commit, old_run_files, pending_folder
 from .training import (
     Callback,
     EarlyStopping,
     Every,
-    TrainingDiverged,
     TrainingState,
     build_optimizer,
     build_scheduler,
@@ -97,7 +101,10 @@ class TrainedModel:
         """Rows as the network's input matrix: a numeric array goes straight through (no copy when its
         dtype already fits); tables, DataFrames and text columns go through the preprocessing."""
         if self.preprocessor.all_numeric and not hasattr(x, "columns") and not isinstance(x, dict):
-            array = np.asarray(x)
+            try:
+                array = np.asarray(x)
+            except ValueError:  # NumPy refuses ragged nested lists
+                raise DataError("rows have different lengths; every row needs the same features") from None
             if array.dtype.kind in "biuf" and array.ndim in (1, 2):
                 array = array.reshape(1, -1) if array.ndim == 1 else array
                 if array.shape[1] != len(self.feature_names):
@@ -142,62 +149,127 @@ class Run:
 
 
 def train(config: Config | None = None, *, out: str | Path | None = None, save: bool = True,
-          force: bool = False, verbose: bool = False, callbacks: list[Callback] = ()) -> Run:
+          force: bool = False, verbose: bool = False, callbacks: list[Callback] = (),
+          handle_signals: bool = False) -> Run:
     """Train a network as ``config`` says and (unless ``save=False``) write a run folder.
 
-    ``out`` is the run folder (default ``runs/<data set>-<time>``); an existing run there is an error
-    unless ``force``. ``verbose`` prints what the CLI shows (the loss every ``log_every`` epochs, a live
-    bar on a terminal); ``callbacks`` run after mlplab's own.
+    ``out`` is the run folder (default ``runs/<data set>-<time>``). It must be new, empty, or hold an
+    mlplab run, which is replaced only with ``force``, and only once the new run is complete; two
+    trainings cannot write one folder at once. ``verbose`` prints what the CLI shows (the loss every
+    ``log_every`` epochs, a live bar on a terminal); ``callbacks`` run after mlplab's own. With
+    ``handle_signals``, SIGINT/SIGTERM stop training after the current epoch, save a resumable
+    checkpoint and raise :class:`~mlplab.interrupt.TrainingInterrupted`.
     With the default config this is the tutorial, start to finish.
     """
     # The run records its data files by absolute path, so its config.toml repeats it from any folder.
-    config = with_absolute_paths((config or Config()).validate())
+    config = with_absolute_paths(as_config(config).validate())
     device = resolve_device(config.training.device)
     dataset = load_dataset(config)
-    run_dir = _run_folder(out, config, force) if save else None
+    check_fits(config, dataset)
+    folder = _claim_folder(out, config, dataset, force) if save else None
     torch.manual_seed(config.seed)  # before the layers are made: the seed governs the initial weights
     module = _build_module(config, dataset).to(device)
     state = new_training_state(module, config)
-    return _train_and_save(config, dataset, state, run_dir, device, verbose, list(callbacks), {})
+    return _in_folder(folder, lambda: _train_and_save(config, dataset, state, folder, device, verbose,
+                                                      list(callbacks), {}, handle_signals=handle_signals))
+
+
+def as_config(config: Any) -> Config:
+    """A Config as given, the defaults for None, or one built from a dict of settings."""
+    if config is None:
+        return Config()
+    if isinstance(config, dict):
+        return Config.from_dict(config)
+    if not isinstance(config, Config):
+        raise ConfigError("config", f"must be a mlplab.Config or a dict of settings, got {type(config).__name__}")
+    return config
+
+
+def check_fits(config: Config, dataset: Dataset) -> None:
+    """Refuse, before allocating, a network too big for this machine's memory."""
+    from .resources import check_network_fits
+
+    n_outputs = len(dataset.classes) if dataset.task == "multiclass" else 1
+    n_train = len(dataset.x_train)
+    batch = n_train if config.training.batch_size is None else min(n_train, config.training.batch_size)
+    evaluated = max(len(x) if x is not None else 0 for x in (dataset.x_val, dataset.x_test))
+    check_network_fits([dataset.preprocessor.n_inputs, *config.model.hidden_sizes, n_outputs],
+                       np.dtype(config.model.dtype).itemsize, config.training.optimizer, config.training.momentum,
+                       max(batch, evaluated))
 
 
 def resume(path: str | Path, *, epochs: int | None = None, verbose: bool = False,
-           callbacks: list[Callback] = (), save: bool = True) -> Run:
+           callbacks: list[Callback] = (), handle_signals: bool = False, save: bool = True) -> Run:
     """Continue the run in folder ``path`` from its last checkpoint, with the optimiser, scheduler and
     random-number states it saved, so the result equals a run never interrupted. ``epochs`` may raise
-    the total number of epochs; ``save=False`` writes nothing (the other ranks of a distributed run)."""
+    the total number of epochs (never below those done). An interrupted ``force`` replacement is
+    continued where it was, and replaces the old run when it completes. ``save=False`` writes nothing
+    and claims no folder (the other ranks of a distributed run)."""
     run_dir = Path(path)
-    checkpoint = load_checkpoint(run_dir)
-    saved = checkpoint.training_state
-    if not saved:
-        raise CheckpointError(f"{run_dir} holds no training state to resume from")
-    config = Config.from_dict(checkpoint.meta["config"])
-    if epochs is not None:
-        config.training.epochs = epochs
-    config.validate()
-    device = resolve_device(config.training.device)
-    dataset = load_dataset(config)
-    expected = checkpoint.meta.get("data", {}).get("sha256")
-    if expected and expected != file_digest(config.data.path):
-        raise DataError(f"{config.data.path} has changed since the run started; resume needs the same data")
-    module = _build_module(config, dataset)
-    module.load_state_dict(checkpoint.weights)
-    module.to(device)
-    state = new_training_state(module, config)
-    state.optimizer.load_state_dict(saved["optimizer"])
-    if state.scheduler is not None and saved.get("scheduler"):
-        state.scheduler.load_state_dict(saved["scheduler"])
-    state.generator.set_state(saved["generator"])
-    torch.set_rng_state(saved["torch_rng"])
-    state.epoch, state.history = int(saved["epoch"]), read_history(run_dir, saved)
-    state.best_epoch, state.seconds = saved.get("best_epoch"), float(saved.get("seconds", 0.0))
-    if (run_dir / "snapshots.pt").is_file():  # keep the snapshots taken before the interruption
-        recorded = torch.load(run_dir / "snapshots.pt", weights_only=True)
-        state.snapshots = [snapshot for snapshot in recorded if snapshot["epoch"] <= state.epoch]
+    if not run_dir.is_dir():
+        load_checkpoint(run_dir)  # the precise complaint: missing, or a file rather than a run folder
+        raise CheckpointError(f"{run_dir} is a checkpoint file; --resume needs the run folder that holds it")
+    folder = RunFolder.claim(run_dir, resume=True) if save else None
+    try:
+        checkpoint = load_checkpoint(folder.where if folder else (pending_folder(run_dir) or run_dir))
+        config, done = _resumed_config(checkpoint, run_dir, epochs)
+        device = resolve_device(config.training.device)
+        if config.data.path is not None and verbose:
+            print(describe_data_source(checkpoint.meta.get("data") or {}, config.data.path))
+        dataset = load_dataset(config)
+        expected = checkpoint.meta.get("data", {}).get("sha256")
+        if expected and expected != file_digest(config.data.path):
+            raise DataError(f"{config.data.path} has changed since the run started; resume needs the same data")
+        module = _build_module(config, dataset)
+        module.load_state_dict(checkpoint.weights)
+        module.to(device)
+        state = new_training_state(module, config)
+        _restore(state, checkpoint, folder.where if folder else (pending_folder(run_dir) or run_dir))
+    except BaseException:
+        if folder is not None:
+            folder.release()
+        raise
     if verbose:
         print(f"Resuming {run_dir} at epoch {state.epoch} of {config.training.epochs}")
-    return _train_and_save(config, dataset, state, run_dir if save else None, device, verbose, list(callbacks),
-                           saved.get("early_stopping") or {}, checkpoint.meta.get("initial_test_loss"))
+    return _in_folder(folder, lambda: _train_and_save(
+        config, dataset, state, folder, device, verbose, list(callbacks),
+        checkpoint.training_state.get("early_stopping") or {}, checkpoint.meta.get("initial_test_loss"),
+        handle_signals=handle_signals))
+
+
+def _resumed_config(checkpoint: Checkpoint, run_dir: Path, epochs: int | None) -> tuple[Config, int]:
+    """The run's own config, with ``epochs`` raised if asked; refuses what cannot be continued."""
+    if not checkpoint.training_state:
+        raise CheckpointError(f"{run_dir} holds no training state to resume from")
+    config = Config.from_dict(checkpoint.meta["config"])
+    done = int(checkpoint.meta.get("epoch", 0))
+    if epochs is not None:
+        if epochs <= done:
+            raise ConfigError("training.epochs", f"must be more than the {done} epochs {run_dir} has done already, "
+                                                 f"got {epochs}")
+        config.training.epochs = epochs
+    elif checkpoint.meta.get("complete", False) or done >= config.training.epochs:
+        raise MlplabError(f"{run_dir} is complete ({done} of {config.training.epochs} epochs); give --epochs N "
+                          f"(more than {done}) to train it further")
+    return config.validate(), done
+
+
+def _restore(state: TrainingState, checkpoint: Checkpoint, where: Path) -> None:
+    """Put back the optimiser, scheduler, RNG states, history and snapshots a checkpoint saved."""
+    saved = checkpoint.training_state
+    try:
+        state.optimizer.load_state_dict(saved["optimizer"])
+        if state.scheduler is not None and saved.get("scheduler"):
+            state.scheduler.load_state_dict(saved["scheduler"])
+        state.generator.set_state(saved["generator"])
+        torch.set_rng_state(saved["torch_rng"])
+        state.epoch, state.history = int(saved["epoch"]), read_history(where, saved)
+        state.best_epoch, state.seconds = saved.get("best_epoch"), float(saved.get("seconds", 0.0))
+    except (KeyError, TypeError, ValueError, RuntimeError):
+        raise CheckpointError(f"{where}: the checkpoint's training state is damaged; it cannot be resumed") from None
+    # keep the snapshots taken before the interruption
+    recorded = load_snapshots(where / "snapshots.pt", checkpoint.weights)
+    state.snapshots = [snapshot for snapshot in recorded if snapshot["epoch"] <= state.epoch]
 
 
 def fit_dataset(config: Config, dataset: Dataset, *, state: TrainingState | None = None,
@@ -216,8 +288,11 @@ def fit_dataset(config: Config, dataset: Dataset, *, state: TrainingState | None
     return run, state
 
 
-def load(path: str | Path) -> TrainedModel:
+def load(path: str | Path, *, allow_incomplete: bool = False) -> TrainedModel:
     """Load a trained model from a run folder or a checkpoint file; needs nothing else.
+
+    A run that did not complete (interrupted, or diverged, after a periodic checkpoint) is refused
+    unless ``allow_incomplete``: its weights are those of some mid-way epoch.
 
     Examples
     --------
@@ -229,6 +304,11 @@ def load(path: str | Path) -> TrainedModel:
     """
     checkpoint = load_checkpoint(path)
     meta = checkpoint.meta
+    if not meta.get("complete", True) and not allow_incomplete:
+        from .schema import progress
+
+        raise CheckpointError(f"{path} is an incomplete run ({progress(meta)}); resume it with "
+                              f"`mlplab train --resume {path}`, or pass --allow-incomplete to use it as it is")
     try:
         architecture = meta["architecture"]
         module = MLP(architecture["n_inputs"], architecture["hidden_sizes"], architecture["n_outputs"],
@@ -237,28 +317,65 @@ def load(path: str | Path) -> TrainedModel:
         module.load_state_dict(checkpoint.weights)
         preprocessor = Preprocessor.from_dict(meta["preprocessor"])
     except (KeyError, TypeError, RuntimeError) as error:
-        raise CheckpointError(f"{path}: the checkpoint's description does not fit its weights ({error})") from None
+        reason = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        raise CheckpointError(f"{path}: the checkpoint's description does not fit its weights ({reason})") from None
     module.eval()
     return TrainedModel(module, meta["task"], meta.get("classes"), preprocessor, meta)
 
 
 # --- the steps ----------------------------------------------------------------------------------------
 
+def _claim_folder(out: str | Path | None, config: Config, dataset: Dataset, force: bool) -> RunFolder:
+    """Claim the run folder before training: refused, or found unwritable or too full, right now."""
+    n_outputs = len(dataset.classes) if dataset.task == "multiclass" else 1
+    sizes = [dataset.preprocessor.n_inputs, *config.model.hidden_sizes, n_outputs]
+    snapshots = config.training.epochs // config.training.snapshot_every if config.training.snapshot_every else 0
+    # room for the new files while the previous ones still exist (a commit replaces them at the end)
+    needed = 2 * checkpoint_bytes_estimate(sizes, np.dtype(config.model.dtype).itemsize, config.training.optimizer,
+                                           snapshots)
+    return _claim(out, config, force, needed)
+
+
 def _run_folder(out: str | Path | None, config: Config, force: bool) -> Path:
-    if out is None:
-        base = Path("runs") / f"{Path(config.data.path).stem if config.data.path else config.data.dataset}-" \
-                              f"{dt.datetime.now():%Y%m%d-%H%M%S}"
-        run_dir, number = base, 1
-        while run_dir.exists():
-            number += 1
-            run_dir = base.with_name(f"{base.name}-{number}")
-        return run_dir
-    run_dir = Path(out)
-    if run_dir.exists() and not run_dir.is_dir():
-        raise MlplabError(f"--out {run_dir} is a file; give a folder for the run")
-    if (run_dir / CHECKPOINT_NAME).exists() and not force:
-        raise MlplabError(f"{run_dir} already holds a run; choose another --out, or --force to replace it")
-    return run_dir
+    """The folder a run will go to, checked now as ``train`` would check it (and not kept): for a launcher
+    that hands the name to worker processes, one of which then claims it for the training."""
+    folder = _claim(out, config, force, 0)
+    folder.release(discard=True)
+    return folder.root
+
+
+def _claim(out: str | Path | None, config: Config, force: bool, needed: int) -> RunFolder:
+    if out is not None:
+        return RunFolder.claim(out, force=force, needed_bytes=needed)
+    name = Path(config.data.path).stem if config.data.path else config.data.dataset
+    base = Path("runs") / f"{name}-{dt.datetime.now():%Y%m%d-%H%M%S}"
+    for number in range(1, 1000):  # a fresh name; another process may take one at the same moment
+        candidate = base if number == 1 else base.with_name(f"{base.name}-{number}")
+        if not candidate.exists():
+            try:
+                return RunFolder.claim(candidate, needed_bytes=needed)
+            except RunFolderError:
+                if not candidate.exists():
+                    raise
+    raise RunFolderError(f"could not find a free run folder name next to {base}; pass --out")
+
+
+def _in_folder(folder: RunFolder | None, work: Callable[[], Run]) -> Run:
+    """Run ``work`` holding the folder's lock. On failure, what holds no saved state is removed: a
+    folder this training created, or its unfinished replacement of an older run (kept on a signal,
+    to be resumed). Periodic checkpoints already committed stay."""
+    if folder is None:
+        return work()
+    try:
+        result = work()
+    except TrainingInterrupted:
+        folder.release()
+        raise
+    except BaseException:
+        folder.release(discard=True)
+        raise
+    folder.release()
+    return result
 
 
 def _build_module(config: Config, dataset: Dataset) -> MLP:
@@ -287,11 +404,12 @@ def _tensors(x: np.ndarray, y: np.ndarray, device: torch.device) -> tuple[torch.
     return x_tensor.to(device), y_tensor.to(device)
 
 
-def _train_and_save(config: Config, dataset: Dataset, state: TrainingState, run_dir: Path | None,
+def _train_and_save(config: Config, dataset: Dataset, state: TrainingState, folder: RunFolder | None,
                     device: torch.device, verbose: bool, extra: list[Callback],
                     early_stopping_state: dict[str, Any], initial_test_loss: float | None = None,
-                    score_training_rows: bool = True) -> Run:
+                    score_training_rows: bool = True, handle_signals: bool = False) -> Run:
     training = config.training
+    run_dir = folder.root if isinstance(folder, RunFolder) else folder
     n_classes = len(dataset.classes) if dataset.classes else None
     x_train, y_train = _tensors(dataset.x_train, dataset.y_train, device)
     weight = None if dataset.weight is None else torch.from_numpy(dataset.weight).to(device)
@@ -312,23 +430,23 @@ def _train_and_save(config: Config, dataset: Dataset, state: TrainingState, run_
     stopper = EarlyStopping(training.patience) if training.early_stopping else None
     if stopper and early_stopping_state:
         stopper.load_state_dict(early_stopping_state)
-    writer = RunWriter(run_dir, config, dataset, stopper, initial_test_loss)
+    writer = RunWriter(folder, config, dataset, stopper, initial_test_loss)
     callbacks: list[Callback] = [Progress(training.epochs, training.log_every)] if verbose else []
     callbacks += [stopper] if stopper else []
-    if run_dir is not None:
-        run_dir.mkdir(parents=True, exist_ok=True)  # only now: every input has been checked
-        if training.checkpoint_every:
-            callbacks.append(Every(training.checkpoint_every, writer.save))
+    if folder is not None and training.checkpoint_every:
+        callbacks.append(Every(training.checkpoint_every, writer.save))
     if training.snapshot_every:
         callbacks.append(Every(training.snapshot_every, _record_snapshot))
     callbacks += extra
 
-    try:
-        fit(state, x_train, y_train, training, dataset.task, n_classes=n_classes, callbacks=callbacks,
+    # A diverged run raises TrainingDiverged from fit: its last periodic checkpoint (if any) stays as
+    # it was committed, and nothing of the diverged epochs is written over it.
+    with stop_signals(handle_signals and folder is not None) as flag:
+        stop = StopOnSignal(flag, writer.save)
+        fit(state, x_train, y_train, training, dataset.task, n_classes=n_classes, callbacks=[*callbacks, stop],
             eval_set=(eval_name, *splits[eval_name]) if eval_name else None, weight=weight)
-    except TrainingDiverged:
-        writer.save_history(state)  # keep the last good checkpoint; record how far it got
-        raise
+    if stop.stopped_at is not None:
+        raise TrainingInterrupted(flag.signal_number, stop.stopped_at, training.epochs, run_dir)
     metrics = {name: evaluate_split(state.model, x, y, dataset.task, n_classes)
                for name, (x, y) in splits.items() if name != "train" or score_training_rows}
     meta = writer.save(state, metrics)
@@ -345,7 +463,7 @@ def _record_snapshot(state: TrainingState) -> None:
 class RunWriter:
     """Writes the run folder: mid-way (resumable checkpoints) and at the end (with final metrics)."""
 
-    run_dir: Path | None
+    folder: RunFolder | Path | None  # a plain Path: a folder this process owns (a temporary one), no lock
     config: Config
     dataset: Dataset
     stopper: EarlyStopping | None
@@ -386,15 +504,10 @@ class RunWriter:
         return confusion_matrix(self.dataset.y_test, predicted_indices(probabilities),
                                 len(self.dataset.classes)).tolist()
 
-    def save_history(self, state: TrainingState) -> None:
-        if self.run_dir is not None:
-            atomic_write_text(self.run_dir / HISTORY_NAME, history_json(state.history))
-
     def save(self, state: TrainingState, metrics: dict[str, Any] | None = None) -> dict[str, Any]:
-        """Write every file of the run folder (each atomically); returns the meta."""
+        """Write every file of the run folder in one atomic commit; returns the meta."""
         meta = self.meta(state, metrics)
-        run_dir = self.run_dir
-        if run_dir is None:
+        if self.folder is None:
             return meta
         training_state = {
             "epoch": state.epoch,
@@ -407,15 +520,18 @@ class RunWriter:
             "best_epoch": state.best_epoch,
             "early_stopping": self.stopper.state_dict() if self.stopper else {},
         }
-        self.save_history(state)  # before the checkpoint: a resume never finds fewer epochs than it needs
-        save_checkpoint(run_dir / CHECKPOINT_NAME, state.model.state_dict(), meta, training_state)
-        save_state_dict(run_dir / "model.pt", state.model.state_dict())
-        atomic_write_text(run_dir / "config.toml", to_toml(self.config))
-        atomic_write_text(run_dir / "run.json", json.dumps(meta, indent=2))
+        weights = state.model.state_dict()
+        files = {CHECKPOINT_NAME: checkpoint_bytes(weights, meta, training_state),
+                 "model.pt": state_dict_bytes(weights),
+                 "history.json": json.dumps(_finite(state.history), indent=1).encode(),
+                 "config.toml": to_toml(self.config).encode(),
+                 "run.json": json.dumps(meta, indent=2).encode()}
         if state.snapshots:
-            buffer = io.BytesIO()
-            torch.save(state.snapshots, buffer)
-            atomic_write(run_dir / "snapshots.pt", lambda handle: handle.write(buffer.getvalue()))
+            files["snapshots.pt"] = snapshots_bytes(state.snapshots)
+        if isinstance(self.folder, RunFolder):
+            self.folder.commit(files, final=metrics is not None)
+        else:
+            commit(self.folder, files, remove=old_run_files(Path(self.folder)))
         return meta
 
 

@@ -94,9 +94,12 @@ def test_train_explain_share_download_and_export(page, server, tmp_path, cli):
     page.wait_for_function("Number(document.body.dataset.frames) >= 1")
     load_ms = page.evaluate("Number(document.body.dataset.firstBoundaryMs)")  # since navigation start
     shot(page, "1-loaded")
+    frames_before = page.evaluate("Number(document.body.dataset.frames)")
     page.select_option("#dataset", "xor")
     page.wait_for_url(re.compile(r"dataset=xor(&|$)"))
-    page.wait_for_function("document.body.dataset.epoch === '0' && state.data && state.data.source === 'xor'")
+    # the xor data arrive before xor's first frame is drawn: wait for that frame, not just the data
+    page.wait_for_function(f"Number(document.body.dataset.frames) > {frames_before} && "
+                           "document.body.dataset.epoch === '0' && state.data && state.data.source === 'xor'")
     before, first_loss = boundary_pixels(page), float(page.text_content("#test-loss"))
     page.select_option("#speed", "50")
     page.click("#play")

@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from .config import Config, ConfigError, MlplabError, to_toml
+from .run import _finite  # JSON has no NaN: one writer of non-finite numbers as null
 
 __all__ = ["SweepResult", "expand_grid", "load_sweep_config", "parse_grid_option", "run_sweep"]
 
@@ -337,16 +338,6 @@ def _write_folder(folder: Path, result: SweepResult, base: Config, grid: dict[st
     finally:
         if staging.exists():
             shutil.rmtree(staging, ignore_errors=True)
-
-
-def _finite(values: Any) -> Any:
-    if isinstance(values, dict):
-        return {key: _finite(value) for key, value in values.items()}
-    if isinstance(values, list):
-        return [_finite(value) for value in values]
-    if isinstance(values, float) and not math.isfinite(values):
-        return None
-    return values
 
 
 def _write_csv(path: Path, columns: list[str], rows: list[dict[str, Any]]) -> None:

@@ -101,18 +101,24 @@ def build_scheduler(optimizer: torch.optim.Optimizer, config: TrainingConfig) ->
     return None
 
 
-@torch.inference_mode()
-def evaluate_split(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, task: str,
-                   n_classes: int | None) -> dict[str, float]:
-    """Loss and the task's metrics on one split, in eval mode (no dropout). The network runs in torch;
-    loss and metrics are computed in NumPy from its logits (cheaper for the small splits of each epoch)."""
-    toggle = model.uses_dropout  # only dropout behaves differently in eval mode; switching costs ~10 us
+def _eval_logits(model: torch.nn.Module, x: torch.Tensor) -> np.ndarray:
+    """The network's logits in eval mode, as NumPy. Only dropout behaves differently in eval mode, and
+    switching costs ~10 us, so the mode is switched only when the network has dropout."""
+    toggle = model.uses_dropout
     if toggle:
         model.eval()
     logits = model(x).cpu().numpy()
     if toggle:
         model.train()
-    y_true = y.cpu().numpy()
+    return logits
+
+
+@torch.inference_mode()
+def evaluate_split(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, task: str,
+                   n_classes: int | None) -> dict[str, float]:
+    """Loss and the task's metrics on one split, in eval mode (no dropout). The network runs in torch;
+    loss and metrics are computed in NumPy from its logits (cheaper for the small splits of each epoch)."""
+    logits, y_true = _eval_logits(model, x), y.cpu().numpy()
     results = {"loss": task_loss(logits, y_true, task)}
     results.update(evaluate(task, y_true, probabilities_from_logits(logits, task), n_classes))
     return results
@@ -128,12 +134,7 @@ def quick_evaluation(step: Any, model: torch.nn.Module, x: torch.Tensor, y: torc
         y_true = y.numpy()
     else:
         with torch.inference_mode():
-            toggle = model.uses_dropout
-            if toggle:
-                model.eval()
-            logits = model(x).cpu().numpy()
-            if toggle:
-                model.train()
+            logits = _eval_logits(model, x)
         y_true = y.cpu().numpy()
     results = {"loss": task_loss(logits, y_true, task)}
     if task == "binary":

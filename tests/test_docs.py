@@ -32,7 +32,36 @@ def test_docstring_examples(module, tmp_path, monkeypatch):
 
 
 def test_public_api_is_explicit():
-    assert sorted(mlplab.__all__) == sorted(set(mlplab.__all__))
-    for name in mlplab.__all__:
-        assert getattr(mlplab, name) is not None
-    assert callable(mlplab.train) and callable(mlplab.load)
+    """Each public name is listed once, resolves to the object its module defines and lists in that
+    module's own __all__; dir() shows exactly the public names, and an unknown name is an AttributeError."""
+    import importlib
+
+    names = [name for name in mlplab.__all__ if name != "__version__"]
+    assert len(set(mlplab.__all__)) == len(mlplab.__all__)
+    assert dir(mlplab) == sorted(mlplab.__all__)
+    for name in names:
+        module = importlib.import_module(f"mlplab.{mlplab._LOCATIONS[name]}")
+        assert getattr(mlplab, name) is getattr(module, name), name
+        assert name in module.__all__, f"{name} is not in {module.__name__}.__all__"
+    with pytest.raises(AttributeError, match="no_such_name"):
+        mlplab.no_such_name  # noqa: B018
+
+
+def test_layering_config_needs_no_torch_and_commands_do_not_import_the_cli():
+    """Validating a config (activation names included) imports no torch, and commands.py (what each
+    command does) does not import cli.py (the parser): the library sits below both."""
+    import subprocess
+    import sys
+
+    code = ("import sys; from mlplab.config import Config; "
+            "Config.from_dict({'model': {'activation': 'tanh'}}).validate(); import mlplab.commands; "
+            "print('torch' in sys.modules, 'mlplab.cli' in sys.modules)")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert result.stdout.split() == ["False", "False"], result.stderr
+
+
+def test_activation_names_are_listed_once():
+    from mlplab.backprop import ACTIVATION_FUNCTIONS
+
+    assert tuple(model.ACTIVATIONS) == config.ACTIVATION_NAMES
+    assert tuple(ACTIVATION_FUNCTIONS) == config.ACTIVATION_NAMES

@@ -28,7 +28,7 @@ __all__ = [
     "ModelConfig",
     "NeuralNetClassifier",
     "NeuralNetRegressor",
-    "Run",
+    "RunResult",
     "TrainedModel",
     "TrainingConfig",
     "__version__",
@@ -54,7 +54,8 @@ _LOCATIONS = {
     "ModelConfig": "config",
     "NeuralNetClassifier": "estimator",
     "NeuralNetRegressor": "estimator",
-    "Run": "run",
+    "Run": "run",  # the old name of RunResult; not in __all__
+    "RunResult": "run",
     "TrainedModel": "run",
     "TrainingConfig": "config",
     "generate": "data",
@@ -86,4 +87,5 @@ if TYPE_CHECKING:  # for type checkers and IDEs; at run time the names load lazi
     from .estimator import NeuralNetClassifier, NeuralNetRegressor
     from .model import MLP
     from .preprocess import DataError
-    from .run import Run, TrainedModel, load, resume, train
+    from .run import Run as Run  # the old name of RunResult
+    from .run import RunResult, TrainedModel, load, resume, train

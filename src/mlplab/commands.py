@@ -8,8 +8,9 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from .cli import TRAIN_FLAGS, config_from_args, write_rows
 from .config import Config, MlplabError
+from .flags import TRAIN_FLAGS, config_from_args
+from .tables import write_rows
 
 TUTORIAL_POINT = [-1.0, 1.0]  # the tutorial asks for P(label 1) at this point after reloading
 
@@ -222,22 +223,21 @@ def show(args: argparse.Namespace) -> None:
 
 def evaluate(args: argparse.Namespace) -> None:
     from .data import read_table, select_columns
-    from .metrics import confusion_matrix
-    from .metrics import evaluate as score
+    from .metrics import confusion_matrix, task_metrics
     from .run import load
 
     model = load(args.run)
     target = args.target or model.meta.get("data", {}).get("target")
     features, y = select_columns(read_table(args.data), target, model.feature_names, args.data)
     if model.task == "regression":
-        results = score("regression", y.astype(float), model.predict(features))
+        results = task_metrics("regression", y.astype(float), model.predict(features))
     else:
         from .preprocess import TargetEncoder
 
         codes = TargetEncoder(model.task, model.classes).encode(y).astype(int)
         probabilities = model.predict_proba(features)
         outputs = probabilities[:, 1] if model.task == "binary" else probabilities
-        results = score(model.task, codes, outputs, len(model.classes))
+        results = task_metrics(model.task, codes, outputs, len(model.classes))
         matrix = confusion_matrix(codes, probabilities.argmax(axis=1), len(model.classes))
     print(f"{args.data}: {len(y)} rows")
     for key, value in results.items():

@@ -15,13 +15,13 @@ from .config import Config, MlplabError
 from .data import Dataset, load_dataset
 from .run import TrainedModel, load
 
-__all__ = ["RunData", "load_run", "write_figures"]
+__all__ = ["SavedRun", "load_run", "write_figures"]
 
 FORMATS = ("png", "svg", "pdf")
 
 
 @dataclass
-class RunData:
+class SavedRun:
     folder: Path
     model: TrainedModel
     dataset: Dataset
@@ -36,7 +36,7 @@ class RunData:
         return splits
 
 
-def load_run(path: str | Path) -> RunData:
+def load_run(path: str | Path) -> SavedRun:
     """The model and, rebuilt from the saved config (same seed, same split), the data of a run folder."""
     folder = Path(path)
     model = load(folder)
@@ -46,7 +46,7 @@ def load_run(path: str | Path) -> RunData:
     history = json.loads((folder / "history.json").read_text()) if (folder / "history.json").exists() else []
     snapshot_file = folder / "snapshots.pt"
     snapshots = torch.load(snapshot_file, weights_only=True) if snapshot_file.exists() else []
-    return RunData(folder, model, load_dataset(config), history, snapshots)
+    return SavedRun(folder, model, load_dataset(config), history, snapshots)
 
 
 def figure_path(folder: Path, name: str, fmt: str) -> Path:

@@ -48,12 +48,12 @@ from .training import (
     TrainingState,
     build_optimizer,
     build_scheduler,
-    evaluate_split,
     fit,
     resolve_device,
+    score_split,
 )
 
-__all__ = ["Run", "TrainedModel", "load", "resume", "train"]
+__all__ = ["RunResult", "TrainedModel", "load", "resume", "train"]
 
 @dataclass
 class TrainedModel:
@@ -129,7 +129,7 @@ class TrainedModel:
 
 
 @dataclass
-class Run:
+class RunResult:
     """What :func:`train` returns: the model, its per-epoch history, final metrics and run folder."""
 
     model: TrainedModel
@@ -141,8 +141,11 @@ class Run:
     stop_reason: str | None = None
 
 
+Run = RunResult  # the name before 0.2; kept so code written against it still works
+
+
 def train(config: Config | None = None, *, out: str | Path | None = None, save: bool = True,
-          force: bool = False, verbose: bool = False, callbacks: list[Callback] = ()) -> Run:
+          force: bool = False, verbose: bool = False, callbacks: list[Callback] = ()) -> RunResult:
     """Train a network as ``config`` says and (unless ``save=False``) write a run folder.
 
     ``out`` is the run folder (default ``runs/<data set>-<time>``); an existing run there is an error
@@ -161,7 +164,7 @@ def train(config: Config | None = None, *, out: str | Path | None = None, save: 
 
 
 def resume(path: str | Path, *, epochs: int | None = None, verbose: bool = False,
-           callbacks: list[Callback] = ()) -> Run:
+           callbacks: list[Callback] = ()) -> RunResult:
     """Continue the run in folder ``path`` from its last checkpoint, with the optimiser, scheduler and
     random-number states it saved, so the result equals a run never interrupted. ``epochs`` may raise
     the total number of epochs."""
@@ -200,7 +203,7 @@ def resume(path: str | Path, *, epochs: int | None = None, verbose: bool = False
 
 
 def fit_dataset(config: Config, dataset: Dataset, *, state: TrainingState | None = None,
-                verbose: bool = False, callbacks: list[Callback] = ()) -> tuple[Run, TrainingState]:
+                verbose: bool = False, callbacks: list[Callback] = ()) -> tuple[RunResult, TrainingState]:
     """Train on a prepared :class:`~mlplab.data.Dataset`, writing no run folder: the entry the
     scikit-learn estimators use. ``state`` continues an earlier fit (warm start, partial_fit) up to
     ``config.training.epochs`` in all."""
@@ -290,7 +293,7 @@ def _tensors(x: np.ndarray, y: np.ndarray, device: torch.device) -> tuple[torch.
 def _train_and_save(config: Config, dataset: Dataset, state: TrainingState, run_dir: Path | None,
                     device: torch.device, verbose: bool, extra: list[Callback],
                     early_stopping_state: dict[str, Any], initial_test_loss: float | None = None,
-                    score_training_rows: bool = True) -> Run:
+                    score_training_rows: bool = True) -> RunResult:
     training = config.training
     n_classes = len(dataset.classes) if dataset.classes else None
     x_train, y_train = _tensors(dataset.x_train, dataset.y_train, device)
@@ -301,7 +304,7 @@ def _train_and_save(config: Config, dataset: Dataset, state: TrainingState, run_
     if dataset.x_test is not None:
         splits["test"] = _tensors(dataset.x_test, dataset.y_test, device)
         if initial_test_loss is None:
-            initial_test_loss = evaluate_split(state.model, *splits["test"], dataset.task, n_classes)["loss"]
+            initial_test_loss = score_split(state.model, *splits["test"], dataset.task, n_classes)["loss"]
     eval_name = "val" if "val" in splits else "test" if "test" in splits else None
     if verbose:
         print(dataset.describe())
@@ -312,7 +315,7 @@ def _train_and_save(config: Config, dataset: Dataset, state: TrainingState, run_
     stopper = EarlyStopping(training.patience) if training.early_stopping else None
     if stopper and early_stopping_state:
         stopper.load_state_dict(early_stopping_state)
-    writer = RunWriter(run_dir, config, dataset, stopper, initial_test_loss)
+    writer = RunFolderWriter(run_dir, config, dataset, stopper, initial_test_loss)
     callbacks: list[Callback] = [Progress(training.epochs, training.log_every)] if verbose else []
     callbacks += [stopper] if stopper else []
     if run_dir is not None:
@@ -329,11 +332,11 @@ def _train_and_save(config: Config, dataset: Dataset, state: TrainingState, run_
     except TrainingDiverged:
         writer.save_history(state)  # keep the last good checkpoint; record how far it got
         raise
-    metrics = {name: evaluate_split(state.model, x, y, dataset.task, n_classes)
+    metrics = {name: score_split(state.model, x, y, dataset.task, n_classes)
                for name, (x, y) in splits.items() if name != "train" or score_training_rows}
     meta = writer.save(state, metrics)
     model = TrainedModel(state.model.eval(), dataset.task, dataset.classes, dataset.preprocessor, meta)
-    return Run(model, state.history, metrics, config, run_dir, initial_test_loss, state.stop_reason)
+    return RunResult(model, state.history, metrics, config, run_dir, initial_test_loss, state.stop_reason)
 
 
 def _record_snapshot(state: TrainingState) -> None:
@@ -342,7 +345,7 @@ def _record_snapshot(state: TrainingState) -> None:
 
 
 @dataclass
-class RunWriter:
+class RunFolderWriter:
     """Writes the run folder: mid-way (resumable checkpoints) and at the end (with final metrics)."""
 
     run_dir: Path | None

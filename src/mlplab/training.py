@@ -20,7 +20,7 @@ import torch
 
 from .config import MlplabError, TrainingConfig
 from .fastpath import PlainSGD, numpy_step
-from .metrics import evaluate, probabilities_from_logits, task_loss
+from .metrics import probabilities_from_logits, task_loss, task_metrics
 from .model import compute_loss
 
 __all__ = ["Callback", "EarlyStopping", "Progress", "TrainingDiverged", "TrainingState", "fit"]
@@ -101,7 +101,7 @@ def build_scheduler(optimizer: torch.optim.Optimizer, config: TrainingConfig) ->
 
 
 @torch.inference_mode()
-def evaluate_split(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, task: str,
+def score_split(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, task: str,
                    n_classes: int | None) -> dict[str, float]:
     """Loss and the task's metrics on one split, in eval mode (no dropout). The network runs in torch;
     loss and metrics are computed in NumPy from its logits (cheaper for the small splits of each epoch)."""
@@ -113,7 +113,7 @@ def evaluate_split(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, tas
         model.train()
     y_true = y.cpu().numpy()
     results = {"loss": task_loss(logits, y_true, task)}
-    results.update(evaluate(task, y_true, probabilities_from_logits(logits, task), n_classes))
+    results.update(task_metrics(task, y_true, probabilities_from_logits(logits, task), n_classes))
     return results
 
 
@@ -160,7 +160,7 @@ def fit(state: TrainingState, x_train: torch.Tensor, y_train: torch.Tensor, conf
             if eval_set is not None:
                 name, x_eval, y_eval = eval_set
                 record.update({f"{name}_{key}": value
-                               for key, value in evaluate_split(model, x_eval, y_eval, task, n_classes).items()})
+                               for key, value in score_split(model, x_eval, y_eval, task, n_classes).items()})
             record["lr"] = optimizer.param_groups[0]["lr"]
             state.history.append(record)
             if state.scheduler is not None:

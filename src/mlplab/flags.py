@@ -27,6 +27,9 @@ TRAIN_FLAGS: list[tuple[str, str, Any, str]] = [
     ("--classes", "data.n_classes", int, "classes of blobs/gaussian-quantiles, arms of spiral"),
     ("--test-fraction", "data.test_fraction", float, "share of --data held out for testing (default 0.2)"),
     ("--val-fraction", "data.val_fraction", float, "share of training rows for validation (default 0)"),
+    ("--input-features", "data.input_features", str,
+     "the network's inputs from the feature columns, comma-separated: NAME, NAME^2, NAME*NAME, sin(NAME); "
+     "e.g. 'x1,x2,x1^2,x2^2,x1*x2,sin(x1),sin(x2)' (default: the columns as they are)"),
     ("--scale", "data.scale", str, "none, standard or minmax, fitted on training rows (default none)"),
     ("--unknown-categories", "data.unknown_categories", str, "error or ignore (all-zero one-hot)"),
     ("--hidden", "model.hidden_sizes", int, "hidden layer sizes, e.g. --hidden 64 64 32 (default 5)"),
@@ -64,7 +67,7 @@ def config_from_args(args: argparse.Namespace) -> Config:
     for _, key, _, _ in TRAIN_FLAGS:
         value = getattr(args, key)
         if value is not None:
-            if key == "data.features":
+            if key in ("data.features", "data.input_features"):
                 value = [name.strip() for name in value.split(",") if name.strip()]
             config.set(key, value)
     return config.validate()

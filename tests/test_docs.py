@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 import mlplab
-from mlplab import config, data, estimator, model, run
+from mlplab import config, data, estimator, inference, model, run
 
 README = Path(__file__).parents[1] / "README.md"
 
@@ -24,7 +24,7 @@ def test_readme_python_examples_run(tmp_path, monkeypatch, capsys):
     assert (tmp_path / "wine.pt").is_file()
 
 
-@pytest.mark.parametrize("module", [mlplab, config, data, estimator, model, run], ids=lambda m: m.__name__)
+@pytest.mark.parametrize("module", [mlplab, config, data, estimator, inference, model, run], ids=lambda m: m.__name__)
 def test_docstring_examples(module, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     failures, tried = doctest.testmod(module, optionflags=doctest.ELLIPSIS)

@@ -56,10 +56,10 @@ _LOCATIONS = {
     "NeuralNetRegressor": "estimator",
     "Run": "run",  # the old name of RunResult; not in __all__
     "RunResult": "run",
-    "TrainedModel": "run",
+    "TrainedModel": "inference",
     "TrainingConfig": "config",
     "generate": "data",
-    "load": "run",
+    "load": "inference",
     "load_checkpoint": "checkpoint",
     "load_config": "config",
     "read_table": "data",
@@ -85,7 +85,8 @@ if TYPE_CHECKING:  # for type checkers and IDEs; at run time the names load lazi
     from .config import Config, ConfigError, DataConfig, MlplabError, ModelConfig, TrainingConfig, load_config
     from .data import generate, read_table
     from .estimator import NeuralNetClassifier, NeuralNetRegressor
+    from .inference import TrainedModel, load
     from .model import MLP
     from .preprocess import DataError
     from .run import Run as Run  # the old name of RunResult
-    from .run import RunResult, TrainedModel, load, resume, train
+    from .run import RunResult, resume, train

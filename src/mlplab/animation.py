@@ -11,7 +11,7 @@ from typing import Any
 import numpy as np
 
 from .config import MlplabError
-from .plots import CLASS_COLOURS, FIGURE_SIZE, PROBABILITY_MAP, network_outputs, require_pyplot
+from .plots import CLASS_COLOURS, FIGURE_SIZE, PROBABILITY_MAP, require_pyplot
 
 __all__ = ["animate"]
 
@@ -56,7 +56,7 @@ def animate(model: Any, snapshots: list[dict[str, Any]], history: list[dict[str,
     def draw(index: int):
         snapshot = snapshots[index]
         frame_model.module.load_state_dict(snapshot["weights"])
-        outputs = network_outputs(frame_model, grid)
+        outputs = frame_model.outputs(grid, encoded=True).probabilities
         if model.task == "multiclass":
             outputs = outputs.argmax(axis=1) / max(outputs.shape[1] - 1, 1)
         image.set_data(outputs.reshape(grid_u.shape))

@@ -70,7 +70,9 @@ def predict(args: argparse.Namespace) -> None:
     if args.state_dict:
         if args.run:  # with --state-dict there is no RUN: the first number was taken for it
             args.values = [_number(args.run), *args.values]
-        model = _model_from_state_dict(args.state_dict, args.activation, args.task)
+        from .inference import model_from_state_dict
+
+        model = model_from_state_dict(args.state_dict, args.activation, args.task)
     elif args.run is None:
         raise MlplabError("predict needs a run folder or checkpoint (or --state-dict FILE)")
     else:
@@ -85,12 +87,12 @@ def predict(args: argparse.Namespace) -> None:
                           "or --input rows.csv")
     if any(f["kind"] == "categorical" for f in model.preprocessor.features):
         raise MlplabError("this model has text (categorical) features; pass rows with --input rows.csv")
-    row = [args.values]
+    outputs = model.outputs([args.values])
+    label = model.predictions(outputs)[0]
     if model.task == "regression":
-        print(f"prediction: {float(model.predict(row)[0]):.6g}")
+        print(f"prediction: {float(label):.6g}")
         return
-    probabilities = model.predict_proba(row)[0]
-    label = model.predict(row)[0]
+    probabilities = outputs.class_probabilities[0]
     if model.task == "binary":
         print(f"P(label {model.classes[1]}) = {probabilities[1]:.6f}")
     else:
@@ -106,49 +108,19 @@ def _number(text: str) -> float:
         raise MlplabError(f"with --state-dict, give only feature values; {text!r} is not a number") from None
 
 
-def _model_from_state_dict(path: str, activation: str, task: str):
-    from .checkpoint import CheckpointError, load_state_dict
-    from .model import ACTIVATIONS, mlp_from_state_dict
-    from .preprocess import Preprocessor
-    from .run import TrainedModel
-
-    if activation not in ACTIVATIONS:
-        raise MlplabError(f"--activation must be one of {', '.join(ACTIVATIONS)}; got {activation!r}")
-    try:
-        module = mlp_from_state_dict(load_state_dict(path), activation)
-    except ValueError as error:
-        raise CheckpointError(f"{path}: {error}") from None
-    n_inputs, n_outputs = module.sizes[0], module.sizes[-1]
-    if task == "regression":
-        task, classes = "regression", None
-    else:
-        task, classes = ("binary", [0, 1]) if n_outputs == 1 else ("multiclass", list(range(n_outputs)))
-    preprocessor = Preprocessor([{"name": f"x{i + 1}", "kind": "numeric"} for i in range(n_inputs)])
-    return TrainedModel(module.eval(), task, classes, preprocessor)
-
-
 def _predict_file(model, path: str, output: str | None) -> None:
     from .data import read_table
-    from .preprocess import DataError
+    from .inference import feature_columns
 
-    table = read_table(path)
-    names = model.feature_names
-    missing = [name for name in names if name not in table]
-    if missing and len(table) >= len(names) and all(name.startswith("x") for name in names):
-        missing = []  # a state_dict model has no names: take the first columns in order
-        table = dict(zip(names, table.values()))
-    if missing:
-        raise DataError(f"{path} lacks the feature column(s) {', '.join(missing)}; "
-                        f"the model was trained on {', '.join(names)}")
-    features = {name: table[name] for name in names}
+    features = feature_columns(model, read_table(path), path)
     header = list(features)
     rows = [list(values) for values in zip(*features.values())]
+    outputs = model.outputs(features)
+    labels = model.predictions(outputs)
     if model.task == "regression":
-        predictions = model.predict(features)
-        write_rows(output, [*header, "prediction"], [[*r, float(p)] for r, p in zip(rows, predictions)])
+        write_rows(output, [*header, "prediction"], [[*r, float(p)] for r, p in zip(rows, labels)])
         return
-    probabilities = model.predict_proba(features)
-    labels = model.predict(features)
+    probabilities = outputs.class_probabilities
     header += ["prediction", *(f"p_{name}" for name in model.classes)]
     write_rows(output, header, [[*r, label, *(f"{p:.6f}" for p in ps)]
                                 for r, label, ps in zip(rows, labels.tolist(), probabilities.tolist())])
@@ -229,16 +201,15 @@ def evaluate(args: argparse.Namespace) -> None:
     model = load(args.run)
     target = args.target or model.meta.get("data", {}).get("target")
     features, y = select_columns(read_table(args.data), target, model.feature_names, args.data)
+    outputs = model.outputs(features)
     if model.task == "regression":
-        results = task_metrics("regression", y.astype(float), model.predict(features))
+        results = task_metrics("regression", y.astype(float), outputs.scores)
     else:
         from .preprocess import TargetEncoder
 
         codes = TargetEncoder(model.task, model.classes).encode(y).astype(int)
-        probabilities = model.predict_proba(features)
-        outputs = probabilities[:, 1] if model.task == "binary" else probabilities
-        results = task_metrics(model.task, codes, outputs, len(model.classes))
-        matrix = confusion_matrix(codes, probabilities.argmax(axis=1), len(model.classes))
+        results = task_metrics(model.task, codes, outputs.probabilities, len(model.classes))
+        matrix = confusion_matrix(codes, outputs.indices, len(model.classes))
     print(f"{args.data}: {len(y)} rows")
     for key, value in results.items():
         print(f"{key:>10} {value:.4f}")

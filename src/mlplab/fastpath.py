@@ -6,9 +6,11 @@ chain rule in NumPy, updating the model's parameters in place (NumPy views share
 does the epoch several times faster with the same loss curve (checked against autograd in the tests).
 
 It applies when nothing needs autograd or optimiser state: SGD without momentum, no schedule, dropout,
-L1 or clipping, on the CPU, and an activation with a cheap NumPy derivative. Anything else falls back
-to the autograd path, silently. :class:`PlainSGD` stands in for ``torch.optim.SGD`` there: building a
-torch optimiser imports ``torch._dynamo``, about a second at start-up.
+L1 or clipping, on the CPU, not distributed, and an activation with a cheap NumPy derivative.
+:func:`refusal` says why not otherwise, and the run then uses the autograd step. ``fit`` takes the step
+function as a parameter; the run picks this one only with this module's optimiser. :class:`PlainSGD`
+stands in for ``torch.optim.SGD`` there: building a torch optimiser imports ``torch._dynamo``, about a
+second at start-up.
 """
 
 from __future__ import annotations
@@ -19,16 +21,40 @@ import numpy as np
 import torch
 
 from .backprop import ACTIVATION_FUNCTIONS, loss_and_gradient
-from .config import Config
+from .config import Config, MlplabError
 
-__all__ = ["PlainSGD", "applies", "numpy_step"]
+__all__ = ["FastPathRefused", "PlainSGD", "applies", "numpy_step", "refusal"]
 
 
-def applies(config: Config, device: torch.device) -> bool:
-    training = config.training
-    return (training.fast_path and training.optimizer == "sgd" and training.momentum == 0
-            and training.schedule == "none" and training.l1 == 0 and training.clip_grad is None
-            and config.model.dropout == 0 and config.model.activation != "gelu" and device.type == "cpu")
+class FastPathRefused(MlplabError):
+    """The NumPy step was asked to serve a case it cannot (it says which)."""
+
+
+def refusal(config: Config, device: torch.device, *, distributed: bool = False) -> str | None:
+    """Why the NumPy fast path cannot train this run, or None when it can.
+
+    It updates the parameters in place outside autograd, so anything that needs autograd, optimiser
+    state or another device is refused; so is a distributed run (DDP syncs gradients in autograd's
+    backward hooks, which the NumPy step never calls)."""
+    training, model = config.training, config.model
+    reasons = [
+        (not training.fast_path, "turned off (training.fast_path = false)"),
+        (distributed, "a distributed run: DDP syncs gradients in autograd, which the NumPy step bypasses"),
+        (device.type != "cpu", f"the device is {device.type}; the NumPy step runs on the CPU"),
+        (training.optimizer != "sgd", f"optimizer {training.optimizer}: only plain SGD is written in NumPy"),
+        (training.momentum != 0, "momentum needs optimiser state the NumPy step does not keep"),
+        (training.schedule != "none", f"schedule {training.schedule} needs a torch optimiser"),
+        (training.l1 != 0, "the L1 penalty is applied through autograd"),
+        (training.clip_grad is not None, "gradient clipping is applied through autograd"),
+        (model.dropout != 0, "dropout is applied through autograd"),
+        (model.activation == "gelu", "gelu has no cheap NumPy derivative"),
+    ]
+    return next((reason for refused, reason in reasons if refused), None)
+
+
+def applies(config: Config, device: torch.device, *, distributed: bool = False) -> bool:
+    """Whether :func:`refusal` lets the fast path train this run."""
+    return refusal(config, device, distributed=distributed) is None
 
 
 class PlainSGD:
@@ -61,7 +87,18 @@ def numpy_step(model: torch.nn.Module, optimizer: PlainSGD, x_train: torch.Tenso
     views of it), and each layer's input gets a column of ones, so z = [a, 1] [W | b]^T is one product
     and so is the gradient dL/d[W | b] = dz^T [a, 1]; all layers sit in one flat array, so the SGD
     update is one multiply and one subtract. Results go into buffers kept between epochs.
+
+    Raises :class:`FastPathRefused` for what it cannot serve: an optimiser other than :class:`PlainSGD`,
+    tensors off the CPU, or a model with dropout.
     """
+    if not isinstance(optimizer, PlainSGD):
+        raise FastPathRefused(f"the NumPy step updates parameters with PlainSGD, not {type(optimizer).__name__}; "
+                              "use training.autograd_step")
+    if x_train.device.type != "cpu" or next(model.parameters()).device.type != "cpu":
+        raise FastPathRefused("the NumPy step runs on the CPU; the data or the model is on "
+                              f"{x_train.device.type}/{next(model.parameters()).device.type}")
+    if getattr(model, "uses_dropout", False):
+        raise FastPathRefused("the NumPy step has no dropout; use training.autograd_step")
     flat, layers = _augmented_parameters(model)
     weights = [layer[:, :-1] for layer in layers]  # W without the bias column (views)
     gradient = np.zeros_like(flat)

@@ -129,7 +129,7 @@ def plot_boundary(model: Any, splits: dict[str, tuple[np.ndarray, np.ndarray]], 
     u = np.linspace(view[:, 0].min() - pad[0], view[:, 0].max() + pad[0], resolution)
     v = np.linspace(view[:, 1].min() - pad[1], view[:, 1].max() + pad[1], resolution)
     grid_u, grid_v = np.meshgrid(u, v)
-    outputs = network_outputs(model, lift(np.stack([grid_u.ravel(), grid_v.ravel()], axis=1)))
+    outputs = model.outputs(lift(np.stack([grid_u.ravel(), grid_v.ravel()], axis=1)), encoded=True).probabilities
     figure, ax = plt.subplots(figsize=FIGURE_SIZE)
     extent = (u[0], u[-1], v[0], v[-1])
     if model.task == "multiclass":
@@ -156,18 +156,6 @@ def plot_boundary(model: Any, splits: dict[str, tuple[np.ndarray, np.ndarray]], 
         ax.legend(fontsize="small", loc="best")
     figure.tight_layout()
     return figure
-
-
-def network_outputs(model: Any, encoded: np.ndarray) -> np.ndarray:
-    """P(class 1) (binary), class probabilities (multiclass) or predictions, for already encoded rows."""
-    import torch
-
-    from .metrics import probabilities_from_logits
-
-    parameter = next(model.module.parameters())
-    with torch.inference_mode():
-        logits = model.module.eval()(torch.as_tensor(encoded, dtype=parameter.dtype)).numpy()
-    return probabilities_from_logits(logits, model.task)
 
 
 def plot_history(history: list[dict[str, Any]], best_epoch: int | None = None, title: str = "Training") -> Any:

@@ -13,7 +13,7 @@ import torch
 
 from .config import Config, MlplabError
 from .data import Dataset, load_dataset
-from .run import TrainedModel, load
+from .inference import TrainedModel, load
 
 __all__ = ["SavedRun", "load_run", "write_figures"]
 

@@ -16,7 +16,7 @@ import datetime as dt
 import io
 import json
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -36,16 +36,19 @@ from .checkpoint import (
 )
 from .config import Config, MlplabError, to_toml
 from .data import Dataset, file_digest, load_dataset
-from .metrics import confusion_matrix, predicted_indices, probabilities_from_logits
-from .model import MLP, OUTPUT_FUNCTIONS
-from .preprocess import DataError, Preprocessor, as_table
+from .inference import TrainedModel, infer, load
+from .metrics import confusion_matrix
+from .model import MLP, OUTPUT_FUNCTIONS, build_mlp
+from .preprocess import DataError
 from .training import (
     Callback,
     EarlyStopping,
     Every,
     Progress,
+    StepFunction,
     TrainingDiverged,
     TrainingState,
+    autograd_step,
     build_optimizer,
     build_scheduler,
     fit,
@@ -53,80 +56,7 @@ from .training import (
     score_split,
 )
 
-__all__ = ["RunResult", "TrainedModel", "load", "resume", "train"]
-
-@dataclass
-class TrainedModel:
-    """A trained network with everything needed to use it: preprocessing, task and class labels.
-
-    Examples
-    --------
-    >>> import mlplab
-    >>> run = mlplab.train(mlplab.Config.from_dict({"training": {"epochs": 300}}), save=False)
-    >>> run.model.predict([[-1.0, 1.0], [1.0, 1.0]]).tolist()
-    [1, 0]
-    >>> run.model.predict_proba([[-1.0, 1.0]]).shape  # one column per class, as in scikit-learn
-    (1, 2)
-    """
-
-    module: MLP
-    task: str
-    classes: list[Any] | None
-    preprocessor: Preprocessor
-    meta: dict[str, Any] = field(default_factory=dict)
-
-    @property
-    def feature_names(self) -> list[str]:
-        return self.preprocessor.feature_names
-
-    def decision_function(self, x: Any) -> np.ndarray:
-        """The network's raw outputs (logits) in float64: shape (n,) for binary and regression, (n, k)
-        for multiclass."""
-        parameter = next(self.module.parameters())
-        matrix = self._encode(x, np.dtype(str(parameter.dtype).replace("torch.", "")))
-        self.module.eval()
-        logits = np.empty((len(matrix), self.module.sizes[-1]))
-        with torch.inference_mode():
-            # ~8k-row chunks: faster than one huge product, and peak memory stays flat.
-            for start in range(0, len(matrix), 8192):
-                chunk = torch.from_numpy(matrix[start:start + 8192]).to(parameter.device)
-                logits[start:start + 8192] = self.module(chunk).cpu().numpy()
-        return logits if self.task == "multiclass" else logits[:, 0]
-
-    def _encode(self, x: Any, dtype: np.dtype) -> np.ndarray:
-        """Rows as the network's input matrix: a numeric array goes straight through (no copy when its
-        dtype already fits); tables, DataFrames and text columns go through the preprocessing."""
-        if self.preprocessor.all_numeric and not hasattr(x, "columns") and not isinstance(x, dict):
-            array = np.asarray(x)
-            if array.dtype.kind in "biuf" and array.ndim in (1, 2):
-                array = array.reshape(1, -1) if array.ndim == 1 else array
-                if array.shape[1] != len(self.feature_names):
-                    raise DataError(f"expected {len(self.feature_names)} feature(s) per row "
-                                    f"({', '.join(self.feature_names)}), got {array.shape[1]}")
-                return self.preprocessor.transform_matrix(array, dtype)
-        return self.preprocessor.transform(as_table(x, self.feature_names), dtype)
-
-    def predict_proba(self, x: Any) -> np.ndarray:
-        """Class probabilities, shape (n, n_classes), columns in the order of ``classes``. Computed in
-        float64 from the logits, so rows sum to 1 and the ranking of the logits is kept."""
-        if self.task == "regression":
-            raise MlplabError("a regression model has no class probabilities; use predict")
-        probabilities = probabilities_from_logits(self.decision_function(x), self.task)
-        if self.task == "binary":
-            return np.stack([1.0 - probabilities, probabilities], axis=1)
-        return probabilities
-
-    def predict(self, x: Any) -> np.ndarray:
-        """Class labels as they were in the training data, or values for regression."""
-        if self.task == "regression":
-            return self.decision_function(x)
-        probabilities = self.predict_proba(x)
-        indices = predicted_indices(probabilities[:, 1] if self.task == "binary" else probabilities)
-        return np.asarray(self.classes)[indices]
-
-    def save(self, path: str | Path) -> None:
-        save_checkpoint(path, self.module.state_dict(), self.meta)
-
+__all__ = ["RunResult", "TrainedModel", "load", "resume", "train"]  # TrainedModel, load: from inference.py
 
 @dataclass
 class RunResult:
@@ -144,30 +74,52 @@ class RunResult:
 Run = RunResult  # the name before 0.2; kept so code written against it still works
 
 
+RUNS_ROOT = Path("runs")  # where a run without ``out`` goes: RUNS_ROOT/<data set>-<time>
+
+
 def train(config: Config | None = None, *, out: str | Path | None = None, save: bool = True,
-          force: bool = False, verbose: bool = False, callbacks: list[Callback] = ()) -> RunResult:
+          force: bool = False, verbose: bool = False, callbacks: list[Callback] = (),
+          runs_root: str | Path = RUNS_ROOT) -> RunResult:
     """Train a network as ``config`` says and (unless ``save=False``) write a run folder.
 
-    ``out`` is the run folder (default ``runs/<data set>-<time>``); an existing run there is an error
-    unless ``force``. ``verbose`` prints what the CLI shows (the loss every ``log_every`` epochs, a live
-    bar on a terminal); ``callbacks`` run after mlplab's own.
+    ``out`` is the run folder (default ``<runs_root>/<data set>-<time>``); an existing run there is an
+    error unless ``force``. The global torch random state is left as it was (the run seeds its own, in
+    ``torch.random.fork_rng``), so a server or a sweep calling this is not disturbed. ``verbose`` prints
+    what the CLI shows (the loss every ``log_every`` epochs, a live bar on a terminal); ``callbacks`` run
+    after mlplab's own.
     With the default config this is the tutorial, start to finish.
+
+    Examples
+    --------
+    >>> import mlplab
+    >>> result = mlplab.train(mlplab.Config.from_dict({"training": {"epochs": 300}}), save=False)
+    >>> result.path is None, len(result.history), sorted(result.metrics)
+    (True, 300, ['test', 'train'])
     """
     config = (config or Config()).validate()
     device = resolve_device(config.training.device)
     dataset = load_dataset(config)
-    run_dir = _run_folder(out, config, force) if save else None
-    torch.manual_seed(config.seed)  # before the layers are made: the seed governs the initial weights
-    module = _build_module(config, dataset).to(device)
-    state = new_training_state(module, config)
-    return _train_and_save(config, dataset, state, run_dir, device, verbose, list(callbacks), {})
+    run_dir = _run_folder(out, config, force, Path(runs_root)) if save else None
+    with _own_random_state(device):
+        torch.manual_seed(config.seed)  # before the layers are made: the seed governs the initial weights
+        module = _build_module(config, dataset).to(device)
+        state = new_training_state(module, config)
+        return _train_and_save(config, dataset, state, run_dir, device, verbose, list(callbacks), {})
+
+
+def _own_random_state(device: torch.device):
+    """``torch.random.fork_rng`` over the CPU generator and, on a GPU, that device's: what the run seeds
+    and draws is put back as it was when the run ends."""
+    devices = [device.index if device.index is not None else torch.cuda.current_device()] \
+        if device.type == "cuda" else []
+    return torch.random.fork_rng(devices=devices)
 
 
 def resume(path: str | Path, *, epochs: int | None = None, verbose: bool = False,
            callbacks: list[Callback] = ()) -> RunResult:
     """Continue the run in folder ``path`` from its last checkpoint, with the optimiser, scheduler and
     random-number states it saved, so the result equals a run never interrupted. ``epochs`` may raise
-    the total number of epochs."""
+    the total number of epochs. The global torch random state is left as it was."""
     run_dir = Path(path)
     checkpoint = load_checkpoint(run_dir)
     saved = checkpoint.training_state
@@ -182,6 +134,13 @@ def resume(path: str | Path, *, epochs: int | None = None, verbose: bool = False
     expected = checkpoint.meta.get("data", {}).get("sha256")
     if expected and expected != file_digest(config.data.path):
         raise DataError(f"{config.data.path} has changed since the run started; resume needs the same data")
+    with _own_random_state(device):
+        return _resume_state(run_dir, checkpoint, config, dataset, device, verbose, list(callbacks))
+
+
+def _resume_state(run_dir: Path, checkpoint: Any, config: Config, dataset: Dataset, device: torch.device,
+                  verbose: bool, callbacks: list[Callback]) -> RunResult:
+    saved = checkpoint.training_state
     module = _build_module(config, dataset)
     module.load_state_dict(checkpoint.weights)
     module.to(device)
@@ -198,7 +157,7 @@ def resume(path: str | Path, *, epochs: int | None = None, verbose: bool = False
         state.snapshots = [snapshot for snapshot in recorded if snapshot["epoch"] <= state.epoch]
     if verbose:
         print(f"Resuming {run_dir} at epoch {state.epoch} of {config.training.epochs}")
-    return _train_and_save(config, dataset, state, run_dir, device, verbose, list(callbacks),
+    return _train_and_save(config, dataset, state, run_dir, device, verbose, callbacks,
                            saved.get("early_stopping") or {}, checkpoint.meta.get("initial_test_loss"))
 
 
@@ -218,37 +177,11 @@ def fit_dataset(config: Config, dataset: Dataset, *, state: TrainingState | None
     return run, state
 
 
-def load(path: str | Path) -> TrainedModel:
-    """Load a trained model from a run folder or a checkpoint file; needs nothing else.
-
-    Examples
-    --------
-    >>> import mlplab, tempfile
-    >>> folder = tempfile.mkdtemp()
-    >>> run = mlplab.train(mlplab.Config.from_dict({"training": {"epochs": 300}}), out=folder)
-    >>> mlplab.load(folder).predict([[-1, 1]]).tolist()
-    [1]
-    """
-    checkpoint = load_checkpoint(path)
-    meta = checkpoint.meta
-    try:
-        architecture = meta["architecture"]
-        module = MLP(architecture["n_inputs"], architecture["hidden_sizes"], architecture["n_outputs"],
-                     architecture["activation"], architecture.get("dropout", 0.0),
-                     dtype=architecture.get("dtype", "float32"))
-        module.load_state_dict(checkpoint.weights)
-        preprocessor = Preprocessor.from_dict(meta["preprocessor"])
-    except (KeyError, TypeError, RuntimeError) as error:
-        raise CheckpointError(f"{path}: the checkpoint's description does not fit its weights ({error})") from None
-    module.eval()
-    return TrainedModel(module, meta["task"], meta.get("classes"), preprocessor, meta)
-
-
 # --- the steps ----------------------------------------------------------------------------------------
 
-def _run_folder(out: str | Path | None, config: Config, force: bool) -> Path:
+def _run_folder(out: str | Path | None, config: Config, force: bool, root: Path = RUNS_ROOT) -> Path:
     if out is None:
-        base = Path("runs") / f"{Path(config.data.path).stem if config.data.path else config.data.dataset}-" \
+        base = root / f"{Path(config.data.path).stem if config.data.path else config.data.dataset}-" \
                               f"{dt.datetime.now():%Y%m%d-%H%M%S}"
         run_dir, number = base, 1
         while run_dir.exists():
@@ -265,20 +198,31 @@ def _run_folder(out: str | Path | None, config: Config, force: bool) -> Path:
 
 def _build_module(config: Config, dataset: Dataset) -> MLP:
     n_outputs = len(dataset.classes) if dataset.task == "multiclass" else 1
-    return MLP(dataset.preprocessor.n_inputs, config.model.hidden_sizes, n_outputs, config.model.activation,
-               config.model.dropout, config.model.init, config.model.dtype)
+    return build_mlp({"n_inputs": dataset.preprocessor.n_inputs, "hidden_sizes": config.model.hidden_sizes,
+                      "n_outputs": n_outputs, "activation": config.model.activation,
+                      "dropout": config.model.dropout, "dtype": config.model.dtype}, config.model.init)
 
 
 def new_training_state(module: MLP, config: Config) -> TrainingState:
-    """A fresh optimiser (the fast path's PlainSGD where it applies) and scheduler for ``module``."""
+    """A fresh optimiser (the fast path's PlainSGD where :func:`fastpath.refusal` allows it) and scheduler
+    for ``module``."""
     device = next(module.parameters()).device
-    if fastpath.applies(config, device):
+    if fastpath.refusal(config, device) is None:
         optimizer = fastpath.PlainSGD(module.parameters(), config.training.learning_rate,
                                       config.training.weight_decay)
     else:
         optimizer = build_optimizer(module, config.training)
     return TrainingState(module, optimizer, build_scheduler(optimizer, config.training),
                          torch.Generator().manual_seed(config.seed))
+
+
+def training_step(state: TrainingState, config: Config, task: str, x_train: torch.Tensor,
+                  y_train: torch.Tensor) -> StepFunction:
+    """The step function ``fit`` runs for ``state``: the NumPy fast path when the state's optimiser is the
+    fast path's (which :func:`new_training_state` chose from ``fastpath.refusal``), else autograd."""
+    if isinstance(state.optimizer, fastpath.PlainSGD):
+        return fastpath.numpy_step(state.model, state.optimizer, x_train, y_train, task)
+    return autograd_step(state.model, state.optimizer, task, config.training)
 
 
 def _tensors(x: np.ndarray, y: np.ndarray, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
@@ -328,7 +272,8 @@ def _train_and_save(config: Config, dataset: Dataset, state: TrainingState, run_
 
     try:
         fit(state, x_train, y_train, training, dataset.task, n_classes=n_classes, callbacks=callbacks,
-            eval_set=(eval_name, *splits[eval_name]) if eval_name else None, weight=weight)
+            eval_set=(eval_name, *splits[eval_name]) if eval_name else None, weight=weight,
+            step=training_step(state, config, dataset.task, x_train, y_train))
     except TrainingDiverged:
         writer.save_history(state)  # keep the last good checkpoint; record how far it got
         raise
@@ -382,12 +327,8 @@ class RunFolderWriter:
     def _confusion(self, model: MLP) -> list[list[int]] | None:
         if self.dataset.task == "regression" or self.dataset.x_test is None:
             return None
-        with torch.inference_mode():
-            device = next(model.parameters()).device
-            logits = model.eval()(torch.from_numpy(self.dataset.x_test).to(device)).cpu().numpy()
-        probabilities = probabilities_from_logits(logits, self.dataset.task)
-        return confusion_matrix(self.dataset.y_test, predicted_indices(probabilities),
-                                len(self.dataset.classes)).tolist()
+        predicted = infer(model, self.dataset.x_test, self.dataset.task).indices
+        return confusion_matrix(self.dataset.y_test, predicted, len(self.dataset.classes)).tolist()
 
     def save_history(self, state: TrainingState) -> None:
         if self.run_dir is not None:

@@ -12,6 +12,7 @@ import copy
 import math
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, TextIO
 
@@ -19,11 +20,15 @@ import numpy as np
 import torch
 
 from .config import MlplabError, TrainingConfig
-from .fastpath import PlainSGD, numpy_step
-from .metrics import probabilities_from_logits, task_loss, task_metrics
+from .inference import infer
+from .metrics import task_loss, task_metrics
 from .model import compute_loss
 
-__all__ = ["Callback", "EarlyStopping", "Progress", "TrainingDiverged", "TrainingState", "fit"]
+__all__ = ["Callback", "EarlyStopping", "Progress", "StepFunction", "TrainingDiverged", "TrainingState",
+           "autograd_step", "fit"]
+
+# One batch's update: step(x, y, w) -> (weighted loss sum, correct count); sums may stay tensors.
+StepFunction = Callable[[torch.Tensor, torch.Tensor, "torch.Tensor | None"], tuple[Any, Any]]
 
 
 class TrainingDiverged(MlplabError):
@@ -100,41 +105,34 @@ def build_scheduler(optimizer: torch.optim.Optimizer, config: TrainingConfig) ->
     return None
 
 
-@torch.inference_mode()
 def score_split(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, task: str,
-                   n_classes: int | None) -> dict[str, float]:
-    """Loss and the task's metrics on one split, in eval mode (no dropout). The network runs in torch;
-    loss and metrics are computed in NumPy from its logits (cheaper for the small splits of each epoch)."""
-    toggle = model.uses_dropout  # only dropout behaves differently in eval mode; switching costs ~10 us
-    if toggle:
-        model.eval()
-    logits = model(x).cpu().numpy()
-    if toggle:
-        model.train()
+                n_classes: int | None) -> dict[str, float]:
+    """Loss and the task's metrics on one split, through the one inference path (eval mode, no dropout);
+    loss and metrics are computed in NumPy from the logits (cheaper for the small splits of each epoch)."""
+    outputs = infer(model, x, task)
     y_true = y.cpu().numpy()
-    results = {"loss": task_loss(logits, y_true, task)}
-    results.update(task_metrics(task, y_true, probabilities_from_logits(logits, task), n_classes))
+    results = {"loss": task_loss(outputs.logits, y_true, task)}
+    results.update(task_metrics(task, y_true, outputs.probabilities, n_classes))
     return results
 
 
 def fit(state: TrainingState, x_train: torch.Tensor, y_train: torch.Tensor, config: TrainingConfig,
         task: str, *, eval_set: tuple[str, torch.Tensor, torch.Tensor] | None = None,
         n_classes: int | None = None, callbacks: list[Callback] = (),
-        weight: torch.Tensor | None = None) -> TrainingState:
+        weight: torch.Tensor | None = None, step: StepFunction | None = None) -> TrainingState:
     """Train ``state.model`` from ``state.epoch`` up to ``config.epochs``; returns the state.
 
     ``eval_set`` is ``(name, x, y)``: its loss and metrics are recorded after every epoch as
     ``{name}_loss``, ``{name}_accuracy``, ... (``val`` for a validation split). ``weight`` gives each
-    training row a weight in the loss (sample_weight / class_weight).
+    training row a weight in the loss (sample_weight / class_weight). ``step`` does one batch's update
+    (see :data:`StepFunction`); the default is :func:`autograd_step`, the tutorial's. The run passes
+    the NumPy fast path's (``fastpath.numpy_step``) where it applies; a batched multi-model step or a
+    data-parallel step plugs in the same way.
     """
     model, optimizer = state.model, state.optimizer
     n_rows = len(x_train)
     total_weight = n_rows if weight is None else float(weight.sum())
-    # One batch's update: the tutorial's autograd steps, or the same chain rule by hand in NumPy where
-    # the optimiser is the fast path's PlainSGD (tiny networks; see fastpath.py).
-    if isinstance(optimizer, PlainSGD):
-        step = numpy_step(model, optimizer, x_train, y_train, task)
-    else:
+    if step is None:
         step = autograd_step(model, optimizer, task, config)
     model.train()
     for callback in callbacks:

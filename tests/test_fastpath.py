@@ -191,4 +191,4 @@ def test_benchmarks_run_in_tiny_size(capsys):
 
 def test_bench_command_refuses_unknown_tasks(cli):
     code, _, err = cli("bench", "--only", "nope")
-    assert code == 2 and "--only takes tutorial, startup, large; got nope" in err
+    assert code == 2 and "--only takes tutorial, startup, large, sweep, distributed; got nope" in err

@@ -182,3 +182,27 @@ def test_upload_a_csv_and_draw_points(page, server, tmp_path):
     page.wait_for_function(f"state.data.points.train.u.length === {count}")
     shot(page, "5-drawn")
     assert mlplab  # the library is importable beside the server
+
+
+def test_the_korean_page_speaks_korean_only(page, server):
+    page.goto(server + "?lang=ko")
+    page.wait_for_function("Number(document.body.dataset.frames) >= 1")
+    page.click("#boundary", position={"x": 100, "y": 100})
+    page.wait_for_selector("[data-testid=explain-output]")
+    shot(page, "6-korean")
+    assert page.evaluate("document.documentElement.lang") == "ko" and "lang=ko" in page.url
+    assert page.text_content("label:has(#lr) span") == "학습률"
+    assert page.text_content("label:has(#activation) span") == "활성화 함수"
+    assert "은닉층" in page.text_content(".network h2") and page.title() == "mlplab 플레이그라운드"
+    assert page.get_attribute("#play", "title") == "학습 시작"
+    assert "역전파" in page.text_content("#explain")
+    text = page.evaluate("document.body.innerText") + " ".join(
+        page.evaluate("[...document.querySelectorAll('[title]')].map((e) => e.title)"))
+    english = json.loads((Path(__file__).resolve().parents[1] / "src/mlplab/web/static/i18n/en.json").read_text())
+    korean = json.loads((Path(__file__).resolve().parents[1] / "src/mlplab/web/static/i18n/ko.json").read_text())
+    leaked = [value for key, value in english.items()
+              if value != korean[key] and "{" not in value and len(value) > 3 and value in text]
+    assert leaked == []
+    page.select_option("#lang", "en")  # the switch in the page
+    page.wait_for_url(re.compile(r"lang=en"))
+    assert page.text_content("label:has(#lr) span") == "Learning rate"

@@ -38,6 +38,8 @@ __all__ = [
     "load_config",
     "read_table",
     "resume",
+    "run_sweep",
+    "sweep_search",
     "train",
 ]
 
@@ -64,6 +66,8 @@ _LOCATIONS = {
     "load_config": "config",
     "read_table": "data",
     "resume": "run",
+    "run_sweep": "sweep",
+    "sweep_search": "search",
     "train": "run",
 }
 
@@ -90,3 +94,5 @@ if TYPE_CHECKING:  # for type checkers and IDEs; at run time the names load lazi
     from .preprocess import DataError
     from .run import Run as Run  # the old name of RunResult
     from .run import RunResult, resume, train
+    from .search import sweep_search
+    from .sweep import run_sweep

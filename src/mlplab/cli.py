@@ -44,9 +44,34 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--out", help="run folder (default runs/<data>-<time>)")
     train.add_argument("--force", action="store_true", help="replace a run already in --out")
     train.add_argument("--resume", metavar="RUN", help="continue RUN from its last checkpoint")
+    train.add_argument("--nproc", type=int, metavar="N",
+                       help="data-parallel training on N processes (torch.distributed; also runs under torchrun)")
+    train.add_argument("--timeout", type=float, default=300.0, metavar="SECONDS",
+                       help="with --nproc: how long a worker waits for a missing one before stopping (default 300)")
     train.add_argument("--quiet", action="store_true", help="print only the run folder")
     train.add_argument("--plots", action="store_true", help="write the standard figures into the run folder")
     train.add_argument("--format", default="png", help="figure format for --plots: png, svg or pdf")
+
+    sweep = commands.add_parser(
+        "sweep", help="train a grid of settings at once, batched; compare them",
+        description="Train every combination of --grid values over a base config (--config and the train flags) "
+                    "as one batched computation, write a sweep folder and print the best rows.")
+    sweep.add_argument("--config", help="TOML base config; a [sweep.grid] table adds grid settings")
+    sweep.add_argument("--grid", action="append", metavar="KEY=VALUES",
+                       help="a setting and its values: training.learning_rate=0.01,0.03 or seed=0..31; "
+                            "hidden sizes: 'model.hidden_sizes=5;8;16,16' (';' between networks)")
+    sweep.add_argument("--metric", help="what picks the best: loss (default), accuracy, f1, r2, ... on the "
+                                        "validation split (test without one), or a column such as test_f1")
+    sweep.add_argument("--top", type=int, default=5, help="rows of the table to print (default 5)")
+    sweep.add_argument("--out", help="sweep folder (default sweeps/<data>-<time>)")
+    sweep.add_argument("--force", action="store_true", help="replace a sweep already in --out")
+    sweep.add_argument("--quiet", action="store_true", help="print only the sweep folder")
+    for flag, key, kind, help_text in TRAIN_FLAGS:
+        if kind is bool:
+            sweep.add_argument(flag, dest=key, action="store_const", const=True, default=None, help=help_text)
+        else:
+            sweep.add_argument(flag, dest=key, type=kind, nargs="+" if flag == "--hidden" else None,
+                               default=None, metavar=key.split(".")[-1].upper(), help=help_text)
 
     predict = commands.add_parser("predict", help="predict with a trained run or a plain state_dict")
     predict.add_argument("run", nargs="?", help="run folder or checkpoint file")
@@ -97,8 +122,24 @@ def build_parser() -> argparse.ArgumentParser:
 
     bench = commands.add_parser("bench", help="benchmark mlplab beside its peers (needs scikit-learn)")
     bench.add_argument("--quick", action="store_true", help="a ~1-minute version (smaller data, fewer repeats)")
-    bench.add_argument("--only", nargs="+", metavar="TASK", help="tutorial, startup and/or large")
+    bench.add_argument("--only", nargs="+", metavar="TASK", help="tutorial, startup, large, sweep and/or distributed")
     bench.add_argument("--output", help="also write the results as JSON here")
+
+    serve = commands.add_parser("serve", help="serve trained runs over HTTP (needs mlplab[web])",
+                                description="Serve runs as a JSON/CSV prediction API (FastAPI + uvicorn); "
+                                            "docs at /docs, schema at /openapi.json.")
+    serve.add_argument("runs", nargs="+", metavar="RUN", help="run folders to serve; NAME=RUN chooses the name")
+    serve.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
+    serve.add_argument("--port", type=int, default=8000, help="port (default 8000)")
+    serve.add_argument("--workers", type=int, default=1, help="worker processes (default 1)")
+    serve.add_argument("--max-rows", type=int, default=10_000, help="rows per request (default 10000)")
+    serve.add_argument("--max-body", type=int, default=10 * 1024 * 1024, help="body bytes (default 10 MiB)")
+
+    export = commands.add_parser("export", help="export a run as ONNX, TorchScript or torch.export (.pt2)")
+    export.add_argument("run", help="run folder or checkpoint")
+    export.add_argument("--format", required=True, help="onnx, torchscript or pt2")
+    export.add_argument("--output", help="file to write (default: model.onnx / model.torchscript.pt / "
+                                         "model.pt2 in the run folder); a sidecar FILE.json goes beside it")
     return parser
 
 

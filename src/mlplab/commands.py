@@ -26,6 +26,9 @@ def train(args: argparse.Namespace) -> None:
         if given:
             raise MlplabError(f"--resume continues a run with its own config; only --epochs may change "
                               f"(drop {', '.join(given)})")
+    if args.nproc is not None or _under_torchrun():
+        return _train_distributed(args, verbose)
+    if args.resume:
         run = resume(args.resume, epochs=getattr(args, "training.epochs"), verbose=verbose)
     else:
         config = config_from_args(args)
@@ -54,6 +57,33 @@ def train(args: argparse.Namespace) -> None:
         reloaded = load(run.path)
         probability = reloaded.predict_proba([TUTORIAL_POINT])[0, 1]
         print(f"The probability that [-1, 1] has label 1 is {probability:.6f} (from the reloaded checkpoint)")
+
+
+def _under_torchrun() -> bool:
+    from .distributed import distributed_env
+
+    return distributed_env()
+
+
+def _train_distributed(args: argparse.Namespace, verbose: bool) -> None:
+    """--nproc N, or a torchrun worker: the workers train; rank 0 prints the summary."""
+    from .distributed import train_distributed
+
+    if args.plots:
+        raise MlplabError("--plots is not available with --nproc; run `mlplab plot` on the run folder afterwards")
+    config = None if args.resume else config_from_args(args)
+    nproc = 1 if args.nproc is None else args.nproc
+    path = train_distributed(config, nproc=nproc, out=args.out, force=args.force, verbose=verbose,
+                             resume=args.resume, epochs=getattr(args, "training.epochs") if args.resume else None,
+                             timeout=args.timeout)
+    if path is None:  # not rank 0
+        return
+    if not verbose:
+        print(path)
+        return
+    meta = json.loads((path / "run.json").read_text())
+    print(summarise_metrics(meta["metrics"]))
+    print(f"Run saved to {path}: checkpoint.pt, model.pt, history.json, config.toml, run.json")
 
 
 def summarise_metrics(metrics: dict[str, dict[str, float]]) -> str:
@@ -309,6 +339,67 @@ def explain(args: argparse.Namespace) -> None:
     if not args.values:
         raise MlplabError("give the sample's feature values after `--` (e.g. mlplab explain RUN -- -1 1)")
     print(render(explain_sample(model, args.values, args.label, args.lr)))
+
+
+def sweep(args: argparse.Namespace) -> None:
+    from .sweep import load_sweep_config, parse_grid_option, run_sweep
+
+    if args.top < 0:
+        raise MlplabError(f"--top must be >= 0, got {args.top}")
+    base, grid, options = load_sweep_config(args.config) if args.config else (Config(), {}, {})
+    for _, key, _, _ in TRAIN_FLAGS:
+        value = getattr(args, key)
+        if value is not None:
+            base.set(key, [name.strip() for name in value.split(",") if name.strip()]
+                     if key == "data.features" else value)
+    base.validate()
+    for option in args.grid or []:
+        key, values = parse_grid_option(option)
+        grid[key] = values
+    if not grid:
+        raise MlplabError("nothing to sweep: give --grid KEY=VALUES (or a [sweep.grid] table in --config)")
+    result = run_sweep(base, grid, metric=args.metric or options.get("metric"), out=args.out, force=args.force)
+    if args.quiet:
+        print(result.path)
+        return
+    print(f"{len(result.rows)} models in {result.seconds:.1f} s; best by {result.metric}:")
+    scores = [result.metric] + [name for name in (f"{result.metric.split('_')[0]}_accuracy",
+                                                   f"{result.metric.split('_')[0]}_r2") if name != result.metric]
+    columns = ["model", *grid, "epochs", "best_epoch", *(s for s in scores if s in result.rows[0])]
+    rows = [[row.get(column) for column in columns] for row in result.top(args.top)]
+    cells = [[column.replace("_", " ") if column in ("best_epoch",) else column for column in columns]]
+    cells += [[_cell(value) for value in row] for row in rows]
+    widths = [max(len(row[i]) for row in cells) for i in range(len(columns))]
+    for row in cells:
+        print("  ".join(cell.ljust(width) for cell, width in zip(row, widths)).rstrip())
+    print(f"Sweep saved to {result.path}: results.csv, results.json, curves.npz, sweep.toml, sweep.png; "
+          f"the best model's run folder: {result.path / 'best'}")
+
+
+def _cell(value: Any) -> str:
+    if isinstance(value, float):
+        return f"{value:.4f}" if abs(value) >= 1e-3 or value == 0 else f"{value:.3g}"
+    if isinstance(value, list):
+        return "-".join(map(str, value))
+    return "-" if value is None else str(value)
+
+
+def serve(args: argparse.Namespace) -> None:
+    from .web import require_web
+
+    require_web()
+    from .web.app import Limits
+    from .web.serve import serve as serve_runs
+
+    serve_runs(args.runs, host=args.host, port=args.port, workers=args.workers,
+               limits=Limits(max_rows=args.max_rows, max_body_bytes=args.max_body))
+
+
+def export(args: argparse.Namespace) -> None:
+    from .export import export_run
+
+    for path in export_run(args.run, args.format, args.output):
+        print(f"wrote {path}")
 
 
 def playground(args: argparse.Namespace) -> None:

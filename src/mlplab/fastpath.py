@@ -37,6 +37,7 @@ def refusal(config: Config, device: torch.device, *, distributed: bool = False) 
     state or another device is refused; so is a distributed run (DDP syncs gradients in autograd's
     backward hooks, which the NumPy step never calls)."""
     training, model = config.training, config.model
+    distributed = distributed or (torch.distributed.is_available() and torch.distributed.is_initialized())
     reasons = [
         (not training.fast_path, "turned off (training.fast_path = false)"),
         (distributed, "a distributed run: DDP syncs gradients in autograd, which the NumPy step bypasses"),

@@ -116,10 +116,11 @@ def _own_random_state(device: torch.device):
 
 
 def resume(path: str | Path, *, epochs: int | None = None, verbose: bool = False,
-           callbacks: list[Callback] = ()) -> RunResult:
+           callbacks: list[Callback] = (), save: bool = True) -> RunResult:
     """Continue the run in folder ``path`` from its last checkpoint, with the optimiser, scheduler and
     random-number states it saved, so the result equals a run never interrupted. ``epochs`` may raise
-    the total number of epochs. The global torch random state is left as it was."""
+    the total number of epochs; ``save=False`` writes nothing (the other ranks of a distributed run).
+    The global torch random state is left as it was."""
     run_dir = Path(path)
     checkpoint = load_checkpoint(run_dir)
     saved = checkpoint.training_state
@@ -135,11 +136,11 @@ def resume(path: str | Path, *, epochs: int | None = None, verbose: bool = False
     if expected and expected != file_digest(config.data.path):
         raise DataError(f"{config.data.path} has changed since the run started; resume needs the same data")
     with _own_random_state(device):
-        return _resume_state(run_dir, checkpoint, config, dataset, device, verbose, list(callbacks))
+        return _resume_state(run_dir, checkpoint, config, dataset, device, verbose, list(callbacks), save)
 
 
 def _resume_state(run_dir: Path, checkpoint: Any, config: Config, dataset: Dataset, device: torch.device,
-                  verbose: bool, callbacks: list[Callback]) -> RunResult:
+                  verbose: bool, callbacks: list[Callback], save: bool) -> RunResult:
     saved = checkpoint.training_state
     module = _build_module(config, dataset)
     module.load_state_dict(checkpoint.weights)
@@ -157,7 +158,7 @@ def _resume_state(run_dir: Path, checkpoint: Any, config: Config, dataset: Datas
         state.snapshots = [snapshot for snapshot in recorded if snapshot["epoch"] <= state.epoch]
     if verbose:
         print(f"Resuming {run_dir} at epoch {state.epoch} of {config.training.epochs}")
-    return _train_and_save(config, dataset, state, run_dir, device, verbose, callbacks,
+    return _train_and_save(config, dataset, state, run_dir if save else None, device, verbose, callbacks,
                            saved.get("early_stopping") or {}, checkpoint.meta.get("initial_test_loss"))
 
 

@@ -49,6 +49,7 @@ class TrainingState:
     best_epoch: int | None = None
     snapshots: list[dict[str, Any]] = field(default_factory=list)
     seconds: float = 0.0  # wall time spent in fit, over all sessions of a resumed run
+    make_step: Any = None  # (model, optimizer, task, config) -> step; None: autograd or the fast path
 
 
 class Callback:
@@ -132,11 +133,15 @@ def fit(state: TrainingState, x_train: torch.Tensor, y_train: torch.Tensor, conf
     model, optimizer = state.model, state.optimizer
     n_rows = len(x_train)
     total_weight = n_rows if weight is None else float(weight.sum())
-    if step is None:
-        step = autograd_step(model, optimizer, task, config)
     model.train()
     for callback in callbacks:
-        callback.on_train_begin(state)
+        callback.on_train_begin(state)  # may set state.make_step (data-parallel training does)
+    # One batch's update: a step a callback installed (data-parallel), else the step given (the run
+    # passes the NumPy fast path's where it applies), else the tutorial's autograd step.
+    if state.make_step is not None:
+        step = state.make_step(model, optimizer, task, config)
+    elif step is None:
+        step = autograd_step(model, optimizer, task, config)
     # A diverging fast path overflows in NumPy: the loss check below reports it, so NumPy need not warn.
     with np.errstate(over="ignore", invalid="ignore"):
         started = time.perf_counter()

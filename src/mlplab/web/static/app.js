@@ -135,6 +135,7 @@ function receive(message) {
     state.explained = null;
     $("explain").hidden = true;
     setPlaying(false);
+    buildInputs(); syncControls();
     buildLayerButtons();
     fillDrawClasses();
     axisLabels();
@@ -221,7 +222,7 @@ function buildInputs() {
   for (const term of state.toggles) {
     const button = document.createElement("button");
     button.dataset.term = term;
-    button.textContent = term.replace("^2", "²").replace("*", "·");
+    button.textContent = termLabel(term);
     button.title = t("tip.feature", { term });
     button.addEventListener("click", () => {
       const inputs = state.settings.inputs;
@@ -232,6 +233,14 @@ function buildInputs() {
     });
     box.appendChild(button);
   }
+}
+
+// x1, x2 stand for the two drawn columns of an upload
+function termLabel(term) {
+  let label = term.replace("^2", "²").replace("*", "·");
+  const draw = state.settings.draw;
+  if (state.settings.dataset === "upload" && draw) label = label.replaceAll("x1", "\u0000").replaceAll("x2", draw[1]).replaceAll("\u0000", draw[0]);
+  return label;
 }
 
 function buildLayerButtons() {

@@ -22,7 +22,7 @@ const I18n = (() => {
     return language;
   }
 
-  // t("key", {name: value}) -> the catalogue's text with {name} filled in
+  // t(KEY, {name: value}) -> the catalogue text of KEY with {name} filled in
   function t(key, values) {
     let text = catalogue[key];
     if (text === undefined) { console.warn("missing message", key); text = key; }

@@ -32,7 +32,7 @@ import numpy as np
 import pytest
 
 import mlplab
-from mlplab import config, data, estimator, model, run
+from mlplab import config, data, estimator, inference, model, run
 from mlplab.cli import main
 
 README = Path(__file__).parents[1] / "README.md"
@@ -205,7 +205,7 @@ def test_the_harness_refuses_unchecked_examples(tmp_path):
     assert_shown("a\n...\nc", "a\nb\nc\n", "here")
 
 
-@pytest.mark.parametrize("module", [mlplab, config, data, estimator, model, run], ids=lambda m: m.__name__)
+@pytest.mark.parametrize("module", [mlplab, config, data, estimator, inference, model, run], ids=lambda m: m.__name__)
 def test_docstring_examples(module, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     failures, tried = doctest.testmod(module, optionflags=doctest.ELLIPSIS)

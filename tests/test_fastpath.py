@@ -9,8 +9,8 @@ import pytest
 import torch
 
 import mlplab
-from mlplab import backprop
-from mlplab.fastpath import PlainSGD, applies
+from mlplab import backprop, fastpath
+from mlplab.fastpath import FastPathRefused, PlainSGD, applies, refusal
 from mlplab.model import ACTIVATIONS, MLP, compute_loss
 
 
@@ -60,8 +60,10 @@ def case_id(case: dict) -> str:
 
 
 @pytest.mark.parametrize("settings", CASES, ids=case_id)
-def test_numpy_step_matches_the_autograd_path(settings):
-    runs = {}
+def test_numpy_step_matches_the_autograd_path(settings, monkeypatch):
+    runs, numpy_steps = {}, []
+    original = fastpath.numpy_step
+    monkeypatch.setattr(fastpath, "numpy_step", lambda *args: numpy_steps.append(1) or original(*args))
     for fast in (True, False):
         config = mlplab.Config()
         config.training.epochs = 300
@@ -69,6 +71,7 @@ def test_numpy_step_matches_the_autograd_path(settings):
             config.set(key, value)
         config.training.fast_path = fast
         runs[fast] = mlplab.train(config, save=False)
+        assert len(numpy_steps) == 1, "the fast path ran for the first run only"
     fast_losses = [r["train_loss"] for r in runs[True].history]
     slow_losses = [r["train_loss"] for r in runs[False].history]
     np.testing.assert_allclose(fast_losses, slow_losses, rtol=0, atol=1e-5)
@@ -108,6 +111,10 @@ def test_fast_path_selection():
         config.set(key, value)
         assert not applies(config, cpu), key
     assert not applies(mlplab.Config(), torch.device("meta"))
+    assert refusal(mlplab.Config(), cpu) is None
+    assert "distributed" in refusal(mlplab.Config(), cpu, distributed=True)
+    scheduled = mlplab.Config.from_dict({"training": {"schedule": "cosine"}})
+    assert "schedule" in refusal(scheduled, cpu)
     from mlplab.run import new_training_state
 
     config = mlplab.Config.from_dict({"training": {"schedule": "step"}})
@@ -115,6 +122,35 @@ def test_fast_path_selection():
     assert isinstance(new_training_state(MLP(2, [5], 1), mlplab.Config()).optimizer, PlainSGD)
     run = mlplab.train(mlplab.Config.from_dict({"training": {"epochs": 5, "schedule": "step"}}), save=False)
     assert run.history[-1]["epoch"] == 5  # the fallback trains, silently
+
+
+def test_the_numpy_step_refuses_what_it_cannot_serve():
+    torch.manual_seed(0)
+    model, x, y = MLP(2, [5], 1), torch.randn(8, 2), torch.randint(0, 2, (8,)).float()
+    with pytest.raises(FastPathRefused, match="its own optimisers, not SGD"):
+        fastpath.numpy_step(model, torch.optim.SGD(model.parameters(), lr=0.1), x, y, "binary")
+    dropout = MLP(2, [5], 1, dropout=0.5)
+    with pytest.raises(FastPathRefused, match="dropout"):
+        fastpath.numpy_step(dropout, PlainSGD(dropout.parameters(), 0.1), x, y, "binary")
+
+
+def test_fit_runs_the_step_it_is_given():
+    """fit takes its step function: a custom one (here autograd's, counted) is what trains."""
+    from mlplab.run import new_training_state
+    from mlplab.training import autograd_step, fit
+
+    torch.manual_seed(0)
+    config = mlplab.Config.from_dict({"training": {"epochs": 4, "batch_size": 20, "fast_path": False}})
+    state = new_training_state(MLP(2, [5], 1), config)
+    inner, batches = autograd_step(state.model, state.optimizer, "binary", config.training), []
+
+    def counted(x, y, w):
+        batches.append(len(x))
+        return inner(x, y, w)
+
+    x, y = torch.randn(60, 2), torch.randint(0, 2, (60,)).float()
+    fit(state, x, y, config.training, "binary", step=counted)
+    assert batches == [20, 20, 20] * 4 and state.epoch == 4
 
 
 def test_fast_path_checkpoints_resume_identically(tmp_path):

@@ -28,7 +28,7 @@ __all__ = [
     "ModelConfig",
     "NeuralNetClassifier",
     "NeuralNetRegressor",
-    "Run",
+    "RunResult",
     "TrainedModel",
     "TrainingConfig",
     "__version__",
@@ -56,11 +56,12 @@ _LOCATIONS = {
     "ModelConfig": "config",
     "NeuralNetClassifier": "estimator",
     "NeuralNetRegressor": "estimator",
-    "Run": "run",
-    "TrainedModel": "run",
+    "Run": "run",  # the old name of RunResult; not in __all__
+    "RunResult": "run",
+    "TrainedModel": "inference",
     "TrainingConfig": "config",
     "generate": "data",
-    "load": "run",
+    "load": "inference",
     "load_checkpoint": "checkpoint",
     "load_config": "config",
     "read_table": "data",
@@ -88,8 +89,10 @@ if TYPE_CHECKING:  # for type checkers and IDEs; at run time the names load lazi
     from .config import Config, ConfigError, DataConfig, MlplabError, ModelConfig, TrainingConfig, load_config
     from .data import generate, read_table
     from .estimator import NeuralNetClassifier, NeuralNetRegressor
+    from .inference import TrainedModel, load
     from .model import MLP
     from .preprocess import DataError
-    from .run import Run, TrainedModel, load, resume, train
+    from .run import Run as Run  # the old name of RunResult
+    from .run import RunResult, resume, train
     from .search import sweep_search
     from .sweep import run_sweep

@@ -190,9 +190,7 @@ class BoundaryView:
 
     def outputs(self, model: Any | None = None) -> np.ndarray:
         """P(class 1) (binary), class probabilities (multiclass) or predictions over the grid."""
-        from .plots import network_outputs
-
-        return network_outputs(model or self.model, self.inputs)
+        return (model or self.model).outputs(self.inputs, encoded=True).probabilities
 
     def value_range(self, outputs: np.ndarray) -> tuple[float, float]:
         """The colour scale of a regression surface: the predictions and the points' true values."""

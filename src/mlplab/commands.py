@@ -8,8 +8,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from .cli import TRAIN_FLAGS, config_from_args
 from .config import Config, MlplabError
+from .flags import TRAIN_FLAGS, config_from_args
 
 TUTORIAL_POINT = [-1.0, 1.0]  # the tutorial asks for P(label 1) at this point after reloading
 
@@ -107,7 +107,9 @@ def predict(args: argparse.Namespace) -> None:
     if args.state_dict:
         if args.run:  # with --state-dict there is no RUN: the first number was taken for it
             args.values = [_number(args.run), *args.values]
-        model = _model_from_state_dict(args.state_dict, args.activation, args.task)
+        from .inference import model_from_state_dict
+
+        model = model_from_state_dict(args.state_dict, args.activation, args.task)
     elif args.run is None:
         raise MlplabError("predict needs a run folder or checkpoint (or --state-dict FILE)")
     else:
@@ -124,12 +126,12 @@ def predict(args: argparse.Namespace) -> None:
                           "or --input rows.csv")
     if any(f["kind"] == "categorical" for f in model.preprocessor.features):
         raise MlplabError("this model has text (categorical) features; pass rows with --input rows.csv")
-    row = [args.values]
+    outputs = model.outputs([args.values])  # one pass serves the probabilities and the label
     if model.task == "regression":
-        print(f"prediction: {float(model.predict(row)[0]):.6g}")
+        print(f"prediction: {float(outputs.scores[0]):.6g}")
         return
-    probabilities = model.predict_proba(row)[0]
-    label = model.predict(row)[0]
+    probabilities = outputs.class_probabilities[0]
+    label = model.predictions(outputs)[0]
     if model.task == "binary":
         print(f"P(label {model.classes[1]}) = {probabilities[1]:.6f}")
     else:
@@ -145,53 +147,19 @@ def _number(text: str) -> float:
         raise MlplabError(f"with --state-dict, give only feature values; {text!r} is not a number") from None
 
 
-def _model_from_state_dict(path: str, activation: str, task: str):
-    from .checkpoint import CheckpointError, load_state_dict
-    from .model import ACTIVATIONS, mlp_from_state_dict
-    from .preprocess import Preprocessor
-    from .run import TrainedModel
-
-    if activation not in ACTIVATIONS:
-        raise MlplabError(f"--activation must be one of {', '.join(ACTIVATIONS)}; got {activation!r}")
-    try:
-        module = mlp_from_state_dict(load_state_dict(path), activation)
-    except ValueError as error:
-        raise CheckpointError(f"{path}: {error}") from None
-    n_inputs, n_outputs = module.sizes[0], module.sizes[-1]
-    if task == "regression":
-        task, classes = "regression", None
-    else:
-        task, classes = ("binary", [0, 1]) if n_outputs == 1 else ("multiclass", list(range(n_outputs)))
-    preprocessor = Preprocessor([{"name": f"x{i + 1}", "kind": "numeric"} for i in range(n_inputs)])
-    return TrainedModel(module.eval(), task, classes, preprocessor)
-
-
 def _predict_file(model, path: str, output: str | None) -> None:
     import numpy as np
 
     from .data import read_table
+    from .inference import feature_columns
     from .output import write_columns
-    from .preprocess import DataError
 
-    table = read_table(path)
-    names = model.feature_names
-    missing = [name for name in names if name not in table]
-    if missing and len(table) >= len(names) and all(name.startswith("x") for name in names):
-        missing = []  # a state_dict model has no names: take the first columns in order
-        table = dict(zip(names, table.values()))
-    if missing:
-        raise DataError(f"{path} lacks the feature column(s) {', '.join(missing)}; "
-                        f"the model was trained on {', '.join(names)}")
-    features = {name: table[name] for name in names}
+    features = feature_columns(model, read_table(path), path)
+    outputs = model.outputs(features)  # one pass of the network serves the labels and the probabilities
     columns = dict(features)
-    if model.task == "regression":
-        columns["prediction"] = model.predict(features)
-    else:  # one pass of the network: the labels come from the same probabilities
-        from .metrics import predicted_indices
-
-        probabilities = model.predict_proba(features)
-        scores = probabilities[:, 1] if model.task == "binary" else probabilities
-        columns["prediction"] = np.asarray(model.classes)[predicted_indices(scores)]
+    columns["prediction"] = model.predictions(outputs)
+    if model.task != "regression":
+        probabilities = outputs.class_probabilities
         for k, name in enumerate(model.classes):
             columns[f"p_{name}"] = np.round(probabilities[:, k], 6)
     write_columns(output, columns)
@@ -263,26 +231,24 @@ def show(args: argparse.Namespace) -> None:
 
 def evaluate(args: argparse.Namespace) -> None:
     from .data import read_table, select_columns
-    from .metrics import confusion_matrix
-    from .metrics import evaluate as score
+    from .metrics import confusion_matrix, task_metrics
     from .run import load
 
     model = load(args.run, allow_incomplete=args.allow_incomplete)
     target = args.target or model.meta.get("data", {}).get("target")
     features, y = select_columns(read_table(args.data), target, model.feature_names, args.data)
+    if model.task == "regression" and y.dtype.kind not in "biuf":
+        raise MlplabError(f"{args.data}: the target column '{target}' holds text, but this run is a regression "
+                          "model, which needs numbers")
+    outputs = model.outputs(features)
     if model.task == "regression":
-        if y.dtype.kind not in "biuf":
-            raise MlplabError(f"{args.data}: the target column '{target}' holds text, but this run is a regression "
-                              "model, which needs numbers")
-        results = score("regression", y.astype(float), model.predict(features))
+        results = task_metrics("regression", y.astype(float), outputs.scores)
     else:
         from .preprocess import TargetEncoder
 
         codes = TargetEncoder(model.task, model.classes).encode(y).astype(int)
-        probabilities = model.predict_proba(features)
-        outputs = probabilities[:, 1] if model.task == "binary" else probabilities
-        results = score(model.task, codes, outputs, len(model.classes))
-        matrix = confusion_matrix(codes, probabilities.argmax(axis=1), len(model.classes))
+        results = task_metrics(model.task, codes, outputs.probabilities, len(model.classes))
+        matrix = confusion_matrix(codes, outputs.indices, len(model.classes))
     print(f"{args.data}: {len(y)} rows")
     for key, value in results.items():
         print(f"{key:>10} {value:.4f}")

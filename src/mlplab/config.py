@@ -19,7 +19,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-__all__ = ["Config", "ConfigError", "DataConfig", "MlplabError", "ModelConfig", "TrainingConfig"]
+__all__ = ["ACTIVATION_NAMES", "Config", "ConfigError", "DataConfig", "MlplabError", "ModelConfig", "TrainingConfig",
+           "load_config"]
 
 
 class MlplabError(Exception):
@@ -183,12 +184,6 @@ def _field(default: Any, rule: Rule, doc: str) -> Any:
     return field(default=default, metadata={"rule": rule, "doc": doc})
 
 
-def _activation_names() -> tuple[str, ...]:
-    from .model import ACTIVATIONS  # torch is imported only once a run is really configured
-
-    return tuple(ACTIVATIONS)
-
-
 # --- the three sections ----------------------------------------------------------------------------
 
 DATASETS = ("xor-blobs", "blobs", "moons", "circles", "spiral", "xor", "gaussian-quantiles", "linear")
@@ -197,6 +192,9 @@ TASKS = ("auto", "binary", "multiclass", "regression")
 OPTIMIZERS = ("sgd", "adam", "adamw", "rmsprop")
 SCHEDULES = ("none", "step", "cosine", "plateau")
 INITS = ("default", "xavier_uniform", "xavier_normal", "kaiming_uniform", "kaiming_normal")
+# The hidden activations, by name. Listed here (not read from model.ACTIVATIONS) so validating a config
+# needs no torch; model.ACTIVATIONS and backprop.ACTIVATION_FUNCTIONS have exactly these keys (a test pins it).
+ACTIVATION_NAMES = ("relu", "leaky_relu", "elu", "selu", "gelu", "silu", "tanh", "sigmoid", "softplus", "identity")
 
 
 @dataclass
@@ -225,7 +223,7 @@ class DataConfig:
 @dataclass
 class ModelConfig:
     hidden_sizes: list[int] = _field([5], sizes(), "units per hidden layer")
-    activation: str = _field("relu", lambda v: one_of(*_activation_names())(v), "hidden activation")
+    activation: str = _field("relu", one_of(*ACTIVATION_NAMES), "hidden activation")
     dropout: float = _field(0.0, number(0, 1, high_open=True), "dropout after each hidden activation")
     init: str = _field("default", one_of(*INITS), "weight initialisation (default: PyTorch's)")
     task: str = _field("auto", one_of(*TASKS), "binary, multiclass or regression (auto: from the target)")

@@ -29,8 +29,9 @@ except ImportError as error:  # pragma: no cover - depends on the environment
 from .checkpoint import load_checkpoint, save_checkpoint
 from .config import Config, ConfigError, MlplabError
 from .data import build_dataset
+from .inference import TrainedModel, load
 from .preprocess import TargetEncoder
-from .run import TrainedModel, fit_dataset, load, new_training_state
+from .run import fit_dataset, new_training_state
 
 __all__ = ["NeuralNetClassifier", "NeuralNetRegressor"]
 
@@ -322,10 +323,8 @@ class NeuralNetClassifier(ClassifierMixin, _NeuralNet):
         return self.model_.decision_function(X)
 
     def predict(self, X) -> np.ndarray:
-        probabilities = self.predict_proba(X)
-        if len(self.classes_) == 2:
-            return self.classes_[(probabilities[:, 1] >= 0.5).astype(int)]
-        return self.classes_[probabilities.argmax(axis=1)]
+        X = self._checked(X)
+        return self.classes_[self.model_.outputs(X).indices]  # classes_ itself: its dtype is kept
 
 
 class NeuralNetRegressor(RegressorMixin, _NeuralNet):

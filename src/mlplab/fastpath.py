@@ -7,8 +7,10 @@ does the epoch several times faster with the same loss curve (checked against au
 
 It applies when nothing needs autograd: SGD (with or without momentum), Adam or AdamW (``fastoptim.py``),
 no schedule, dropout, L1 or clipping, on the CPU, and an activation with a cheap NumPy derivative.
-Anything else falls back to the autograd path, silently. The NumPy optimisers stand in for
-``torch.optim``'s with the same ``state_dict`` layout, so checkpoints and ``--resume`` treat both alike.
+:func:`refusal` says why not otherwise, and the run then uses the autograd step: ``fit`` takes the step
+function as a parameter, and the run picks this one only with one of this module's optimisers. The NumPy
+optimisers stand in for ``torch.optim``'s with the same ``state_dict`` layout, so checkpoints and
+``--resume`` treat both alike.
 """
 
 from __future__ import annotations
@@ -17,23 +19,45 @@ import numpy as np
 import torch
 
 from .backprop import ACTIVATION_FUNCTIONS, loss_and_gradient
-from .config import Config, TrainingConfig
+from .config import Config, MlplabError, TrainingConfig
 from .fastoptim import NumpyAdam, NumpyOptimizer, PlainSGD
 
-__all__ = ["NumpyAdam", "NumpyOptimizer", "PlainSGD", "applies", "build_optimizer", "numpy_step"]
+__all__ = ["FastPathRefused", "NumpyAdam", "NumpyOptimizer", "PlainSGD", "applies", "build_optimizer",
+           "numpy_step", "refusal"]
 
 OPTIMIZERS = ("sgd", "adam", "adamw")
 
 
-def applies(config: Config, device: torch.device) -> bool:
-    """Whether the NumPy step may train ``config``. Never under torch.distributed: the step bypasses
-    autograd, so DistributedDataParallel would not average its gradients."""
-    training = config.training
-    if torch.distributed.is_available() and torch.distributed.is_initialized():
-        return False
-    return (training.fast_path and training.optimizer in OPTIMIZERS and training.schedule == "none"
-            and training.l1 == 0 and training.clip_grad is None and config.model.dropout == 0
-            and config.model.activation != "gelu" and device.type == "cpu")
+class FastPathRefused(MlplabError):
+    """The NumPy step was asked to serve a case it cannot (it says which)."""
+
+
+def refusal(config: Config, device: torch.device, *, distributed: bool = False) -> str | None:
+    """Why the NumPy fast path cannot train this run, or None when it can.
+
+    It updates the parameters in place outside autograd, so anything that needs autograd or another
+    device is refused; so is a distributed run (DistributedDataParallel averages gradients in autograd's
+    backward hooks, which the NumPy step never calls)."""
+    training, model = config.training, config.model
+    distributed = distributed or (torch.distributed.is_available() and torch.distributed.is_initialized())
+    reasons = [
+        (not training.fast_path, "turned off (training.fast_path = false)"),
+        (distributed, "a distributed run: DDP averages gradients in autograd, which the NumPy step bypasses"),
+        (device.type != "cpu", f"the device is {device.type}; the NumPy step runs on the CPU"),
+        (training.optimizer not in OPTIMIZERS,
+         f"optimizer {training.optimizer}: only {', '.join(OPTIMIZERS)} are written in NumPy"),
+        (training.schedule != "none", f"schedule {training.schedule} needs a torch optimiser"),
+        (training.l1 != 0, "the L1 penalty is applied through autograd"),
+        (training.clip_grad is not None, "gradient clipping is applied through autograd"),
+        (model.dropout != 0, "dropout is applied through autograd"),
+        (model.activation == "gelu", "gelu has no cheap NumPy derivative"),
+    ]
+    return next((reason for refused, reason in reasons if refused), None)
+
+
+def applies(config: Config, device: torch.device, *, distributed: bool = False) -> bool:
+    """Whether :func:`refusal` lets the fast path train this run."""
+    return refusal(config, device, distributed=distributed) is None
 
 
 def build_optimizer(model: torch.nn.Module, config: TrainingConfig) -> NumpyOptimizer:
@@ -54,7 +78,18 @@ def numpy_step(model: torch.nn.Module, optimizer: NumpyOptimizer, x_train: torch
     views of it), and each layer's input gets a column of ones, so z = [a, 1] [W | b]^T is one product
     and so is the gradient dL/d[W | b] = dz^T [a, 1]; all layers sit in one flat array, so the SGD
     update is a few calls on one flat array. Results go into buffers kept between epochs.
+
+    Raises :class:`FastPathRefused` for what it cannot serve: an optimiser other than this module's,
+    tensors off the CPU, or a model with dropout.
     """
+    if not isinstance(optimizer, NumpyOptimizer):
+        raise FastPathRefused(f"the NumPy step updates parameters with its own optimisers, not "
+                              f"{type(optimizer).__name__}; use training.autograd_step")
+    if x_train.device.type != "cpu" or next(model.parameters()).device.type != "cpu":
+        raise FastPathRefused("the NumPy step runs on the CPU; the data or the model is on "
+                              f"{x_train.device.type}/{next(model.parameters()).device.type}")
+    if getattr(model, "uses_dropout", False):
+        raise FastPathRefused("the NumPy step has no dropout; use training.autograd_step")
     flat, layers = _augmented_parameters(model)
     weights = [layer[:, :-1] for layer in layers]  # W without the bias column (views)
     gradient = np.zeros_like(flat)

@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["classification_metrics", "confusion_matrix", "evaluate", "predicted_indices", "probabilities_from_logits",
-           "regression_metrics", "roc_auc", "task_loss"]
+__all__ = ["classification_metrics", "confusion_matrix", "predicted_indices", "probabilities_from_logits",
+           "regression_metrics", "roc_auc", "task_loss", "task_metrics"]
 
 
 def predicted_indices(probabilities: np.ndarray) -> np.ndarray:
@@ -107,7 +107,7 @@ def task_loss(logits: np.ndarray, y_true: np.ndarray, task: str) -> float:
     return float(error @ error / len(error))
 
 
-def evaluate(task: str, y_true: np.ndarray, outputs: np.ndarray, n_classes: int | None = None) -> dict[str, float]:
+def task_metrics(task: str, y_true: np.ndarray, outputs: np.ndarray, n_classes: int | None = None) -> dict[str, float]:
     """The task's metrics for probabilities (classification) or predictions (regression)."""
     if task == "regression":
         return regression_metrics(y_true.astype(np.float64), outputs.astype(np.float64))

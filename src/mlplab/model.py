@@ -11,13 +11,14 @@ and an mlplab model share ``state_dict`` keys.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-__all__ = ["ACTIVATIONS", "MLP", "compute_loss"]
+__all__ = ["ACTIVATIONS", "MLP", "build_mlp", "compute_loss", "mlp_from_state_dict"]
 
 # name -> module factory. The one place activations are registered: config validation, plots and
 # `mlplab explain` all read this table.
@@ -82,6 +83,15 @@ class MLP(nn.Module):
         return last(x)
 
 
+def build_mlp(architecture: Mapping[str, Any], init: str = "default") -> MLP:
+    """The one builder of an MLP from its description: the ``architecture`` a checkpoint's meta holds
+    (``n_inputs``, ``hidden_sizes``, ``n_outputs``, ``activation``; ``dropout`` and ``dtype`` optional).
+    A new run, a loaded run and a plain state_dict all come through here."""
+    return MLP(architecture["n_inputs"], architecture["hidden_sizes"], architecture["n_outputs"],
+               architecture["activation"], architecture.get("dropout", 0.0), init,
+               architecture.get("dtype", "float32"))
+
+
 def initialise(model: MLP, scheme: str) -> None:
     """Re-draw every weight with ``scheme`` (xavier_* or kaiming_*); biases start at zero."""
     draw = getattr(nn.init, scheme + "_")
@@ -126,6 +136,7 @@ def mlp_from_state_dict(state_dict: dict[str, torch.Tensor], activation: str = "
         sizes += [weight.shape[1]] if not sizes else []
         sizes.append(weight.shape[0])
     dtype = "float64" if tensors[0][1].dtype == torch.float64 else "float32"
-    model = MLP(sizes[0], sizes[1:-1], sizes[-1], activation, dtype=dtype)
+    model = build_mlp({"n_inputs": sizes[0], "hidden_sizes": sizes[1:-1], "n_outputs": sizes[-1],
+                       "activation": activation, "dtype": dtype})
     model.load_state_dict(dict(zip(model.state_dict(), (tensor for _, tensor in tensors))))
     return model

@@ -136,18 +136,6 @@ def plot_boundary(model: Any, splits: dict[str, tuple[np.ndarray, np.ndarray]],
     return figure
 
 
-def network_outputs(model: Any, encoded: np.ndarray) -> np.ndarray:
-    """P(class 1) (binary), class probabilities (multiclass) or predictions, for already encoded rows."""
-    import torch
-
-    from .metrics import probabilities_from_logits
-
-    parameter = next(model.module.parameters())
-    with torch.inference_mode():
-        logits = model.module.eval()(torch.as_tensor(encoded, dtype=parameter.dtype)).numpy()
-    return probabilities_from_logits(logits, model.task)
-
-
 def plot_history(history: list[dict[str, Any]], best_epoch: int | None = None, title: str = "Training") -> Any:
     """Loss (left) and the headline metric (right) per epoch, train against validation (or test), with
     the epoch early stopping kept marked. A loss spanning more than two decades (a regression's MSE

@@ -13,16 +13,16 @@ import numpy as np
 from .checkpoint import load_snapshots
 from .config import Config, MlplabError
 from .data import Dataset, describe_data_source, load_dataset
-from .run import TrainedModel, load
+from .inference import TrainedModel, load
 from .runfolder import read_json, resolve
 
-__all__ = ["RunData", "load_run", "write_figures"]
+__all__ = ["SavedRun", "load_run", "write_figures"]
 
 FORMATS = ("png", "svg", "pdf")
 
 
 @dataclass
-class RunData:
+class SavedRun:
     folder: Path
     model: TrainedModel
     dataset: Dataset
@@ -37,7 +37,7 @@ class RunData:
         return splits
 
 
-def load_run(path: str | Path, announce: Callable[[str], None] | None = None) -> RunData:
+def load_run(path: str | Path, announce: Callable[[str], None] | None = None) -> SavedRun:
     """The model and, rebuilt from the saved config (same seed, same split), the data of a run folder.
     ``announce`` is told which data file the run names, before it is read."""
     folder = Path(path)
@@ -52,7 +52,7 @@ def load_run(path: str | Path, announce: Callable[[str], None] | None = None) ->
     snapshots = load_snapshots(folder / "snapshots.pt", model.module.state_dict())
     if config.data.path is not None and announce is not None:  # a path named inside the run: say which
         announce(describe_data_source(model.meta.get("data") or {}, config.data.path))
-    return RunData(folder, model, load_dataset(config), history, snapshots)
+    return SavedRun(folder, model, load_dataset(config), history, snapshots)
 
 
 def figure_path(folder: Path, name: str, fmt: str) -> Path:

@@ -12,11 +12,12 @@ run made anywhere is saved, listed and reloaded the same way. A run folder holds
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import json
 import math
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -32,16 +33,16 @@ from .checkpoint import (
     load_checkpoint,
     load_snapshots,
     plain_copy,
-    save_checkpoint,
     snapshots_bytes,
     state_dict_bytes,
 )
 from .config import Config, ConfigError, MlplabError, to_toml, with_absolute_paths
 from .data import Dataset, describe_data_source, file_digest, load_dataset
+from .inference import TrainedModel, infer, load
 from .interrupt import StopOnSignal, TrainingInterrupted, stop_signals
-from .metrics import confusion_matrix, predicted_indices, probabilities_from_logits
-from .model import MLP, OUTPUT_FUNCTIONS
-from .preprocess import DataError, Preprocessor, as_table
+from .metrics import confusion_matrix
+from .model import MLP, OUTPUT_FUNCTIONS, build_mlp
+from .preprocess import DataError
 from .progress import Progress
 from .resources import checkpoint_bytes_estimate
 from .runfolder import RunFolder, RunFolderError, commit, old_run_files, pending_folder
@@ -49,94 +50,21 @@ from .training import (
     Callback,
     EarlyStopping,
     Every,
+    StepFunction,
     TrainingState,
+    autograd_step,
     build_optimizer,
     build_scheduler,
-    evaluate_split,
     fit,
     resolve_device,
+    score_split,
 )
 
-__all__ = ["Run", "TrainedModel", "load", "resume", "train"]
-
-@dataclass
-class TrainedModel:
-    """A trained network with everything needed to use it: preprocessing, task and class labels.
-
-    Examples
-    --------
-    >>> import mlplab
-    >>> run = mlplab.train(mlplab.Config.from_dict({"training": {"epochs": 300}}), save=False)
-    >>> run.model.predict([[-1.0, 1.0], [1.0, 1.0]]).tolist()
-    [1, 0]
-    >>> run.model.predict_proba([[-1.0, 1.0]]).shape  # one column per class, as in scikit-learn
-    (1, 2)
-    """
-
-    module: MLP
-    task: str
-    classes: list[Any] | None
-    preprocessor: Preprocessor
-    meta: dict[str, Any] = field(default_factory=dict)
-
-    @property
-    def feature_names(self) -> list[str]:
-        return self.preprocessor.feature_names
-
-    def decision_function(self, x: Any) -> np.ndarray:
-        """The network's raw outputs (logits) in float64: shape (n,) for binary and regression, (n, k)
-        for multiclass."""
-        parameter = next(self.module.parameters())
-        matrix = self._encode(x, np.dtype(str(parameter.dtype).replace("torch.", "")))
-        self.module.eval()
-        logits = np.empty((len(matrix), self.module.sizes[-1]))
-        with torch.inference_mode():
-            # ~8k-row chunks: faster than one huge product, and peak memory stays flat.
-            for start in range(0, len(matrix), 8192):
-                chunk = torch.from_numpy(matrix[start:start + 8192]).to(parameter.device)
-                logits[start:start + 8192] = self.module(chunk).cpu().numpy()
-        return logits if self.task == "multiclass" else logits[:, 0]
-
-    def _encode(self, x: Any, dtype: np.dtype) -> np.ndarray:
-        """Rows as the network's input matrix: a numeric array goes straight through (no copy when its
-        dtype already fits); tables, DataFrames and text columns go through the preprocessing."""
-        if self.preprocessor.all_numeric and not hasattr(x, "columns") and not isinstance(x, dict):
-            try:
-                array = np.asarray(x)
-            except ValueError:  # NumPy refuses ragged nested lists
-                raise DataError("rows have different lengths; every row needs the same features") from None
-            if array.dtype.kind in "biuf" and array.ndim in (1, 2):
-                array = array.reshape(1, -1) if array.ndim == 1 else array
-                if array.shape[1] != len(self.feature_names):
-                    raise DataError(f"expected {len(self.feature_names)} feature(s) per row "
-                                    f"({', '.join(self.feature_names)}), got {array.shape[1]}")
-                return self.preprocessor.transform_matrix(array, dtype)
-        return self.preprocessor.transform(as_table(x, self.feature_names), dtype)
-
-    def predict_proba(self, x: Any) -> np.ndarray:
-        """Class probabilities, shape (n, n_classes), columns in the order of ``classes``. Computed in
-        float64 from the logits, so rows sum to 1 and the ranking of the logits is kept."""
-        if self.task == "regression":
-            raise MlplabError("a regression model has no class probabilities; use predict")
-        probabilities = probabilities_from_logits(self.decision_function(x), self.task)
-        if self.task == "binary":
-            return np.stack([1.0 - probabilities, probabilities], axis=1)
-        return probabilities
-
-    def predict(self, x: Any) -> np.ndarray:
-        """Class labels as they were in the training data, or values for regression."""
-        if self.task == "regression":
-            return self.decision_function(x)
-        probabilities = self.predict_proba(x)
-        indices = predicted_indices(probabilities[:, 1] if self.task == "binary" else probabilities)
-        return np.asarray(self.classes)[indices]
-
-    def save(self, path: str | Path) -> None:
-        save_checkpoint(path, self.module.state_dict(), self.meta)
+__all__ = ["RunResult", "TrainedModel", "load", "resume", "train"]  # TrainedModel, load: from inference.py
 
 
 @dataclass
-class Run:
+class RunResult:
     """What :func:`train` returns: the model, its per-epoch history, final metrics and run folder."""
 
     model: TrainedModel
@@ -148,30 +76,52 @@ class Run:
     stop_reason: str | None = None
 
 
+Run = RunResult  # the name before 0.2; kept so code written against it still works
+
+RUNS_ROOT = Path("runs")  # where a run without ``out`` goes: RUNS_ROOT/<data set>-<time>
+
+
 def train(config: Config | None = None, *, out: str | Path | None = None, save: bool = True,
           force: bool = False, verbose: bool = False, callbacks: list[Callback] = (),
-          handle_signals: bool = False) -> Run:
+          handle_signals: bool = False, runs_root: str | Path = RUNS_ROOT) -> RunResult:
     """Train a network as ``config`` says and (unless ``save=False``) write a run folder.
 
-    ``out`` is the run folder (default ``runs/<data set>-<time>``). It must be new, empty, or hold an
+    ``out`` is the run folder (default ``<runs_root>/<data set>-<time>``). It must be new, empty, or hold an
     mlplab run, which is replaced only with ``force``, and only once the new run is complete; two
     trainings cannot write one folder at once. ``verbose`` prints what the CLI shows (the loss every
     ``log_every`` epochs, a live bar on a terminal); ``callbacks`` run after mlplab's own. With
     ``handle_signals``, SIGINT/SIGTERM stop training after the current epoch, save a resumable
-    checkpoint and raise :class:`~mlplab.interrupt.TrainingInterrupted`.
-    With the default config this is the tutorial, start to finish.
+    checkpoint and raise :class:`~mlplab.interrupt.TrainingInterrupted`. The global torch random state
+    is left as it was (the run seeds its own, in ``torch.random.fork_rng``), so a server or a sweep
+    calling this is not disturbed. With the default config this is the tutorial, start to finish.
+
+    Examples
+    --------
+    >>> import mlplab
+    >>> result = mlplab.train(mlplab.Config.from_dict({"training": {"epochs": 300}}), save=False)
+    >>> result.path is None, len(result.history), sorted(result.metrics)
+    (True, 300, ['test', 'train'])
     """
     # The run records its data files by absolute path, so its config.toml repeats it from any folder.
     config = with_absolute_paths(as_config(config).validate())
     device = resolve_device(config.training.device)
     dataset = load_dataset(config)
     check_fits(config, dataset)
-    folder = _claim_folder(out, config, dataset, force) if save else None
-    torch.manual_seed(config.seed)  # before the layers are made: the seed governs the initial weights
-    module = _build_module(config, dataset).to(device)
-    state = new_training_state(module, config)
-    return _in_folder(folder, lambda: _train_and_save(config, dataset, state, folder, device, verbose,
-                                                      list(callbacks), {}, handle_signals=handle_signals))
+    folder = _claim_folder(out, config, dataset, force, Path(runs_root)) if save else None
+    with _own_random_state(device):
+        torch.manual_seed(config.seed)  # before the layers are made: the seed governs the initial weights
+        module = _build_module(config, dataset).to(device)
+        state = new_training_state(module, config)
+        return _in_folder(folder, lambda: _train_and_save(config, dataset, state, folder, device, verbose,
+                                                          list(callbacks), {}, handle_signals=handle_signals))
+
+
+def _own_random_state(device: torch.device) -> contextlib.AbstractContextManager:
+    """``torch.random.fork_rng`` over the CPU generator and, on a GPU, that device's: what the run seeds
+    and draws is put back as it was when the run ends."""
+    devices = [device.index if device.index is not None else torch.cuda.current_device()] \
+        if device.type == "cuda" else []
+    return torch.random.fork_rng(devices=devices)
 
 
 def as_config(config: Any) -> Config:
@@ -199,21 +149,24 @@ def check_fits(config: Config, dataset: Dataset) -> None:
 
 
 def resume(path: str | Path, *, epochs: int | None = None, verbose: bool = False,
-           callbacks: list[Callback] = (), handle_signals: bool = False, save: bool = True) -> Run:
+           callbacks: list[Callback] = (), handle_signals: bool = False, save: bool = True) -> RunResult:
     """Continue the run in folder ``path`` from its last checkpoint, with the optimiser, scheduler and
     random-number states it saved, so the result equals a run never interrupted. ``epochs`` may raise
     the total number of epochs (never below those done). An interrupted ``force`` replacement is
     continued where it was, and replaces the old run when it completes. ``save=False`` writes nothing
-    and claims no folder (the other ranks of a distributed run)."""
+    and claims no folder (the other ranks of a distributed run). The global torch random state is left
+    as it was."""
     run_dir = Path(path)
     if not run_dir.is_dir():
         load_checkpoint(run_dir)  # the precise complaint: missing, or a file rather than a run folder
         raise CheckpointError(f"{run_dir} is a checkpoint file; --resume needs the run folder that holds it")
     folder = RunFolder.claim(run_dir, resume=True) if save else None
+    random_state = contextlib.ExitStack()  # entered once the device is known; holds until training ends
     try:
         checkpoint = load_checkpoint(folder.where if folder else (pending_folder(run_dir) or run_dir))
         config, done = _resumed_config(checkpoint, run_dir, epochs)
         device = resolve_device(config.training.device)
+        random_state.enter_context(_own_random_state(device))
         if config.data.path is not None and verbose:
             print(describe_data_source(checkpoint.meta.get("data") or {}, config.data.path))
         dataset = load_dataset(config)
@@ -226,15 +179,17 @@ def resume(path: str | Path, *, epochs: int | None = None, verbose: bool = False
         state = new_training_state(module, config)
         _restore(state, checkpoint, folder.where if folder else (pending_folder(run_dir) or run_dir))
     except BaseException:
+        random_state.close()
         if folder is not None:
             folder.release()
         raise
-    if verbose:
-        print(f"Resuming {run_dir} at epoch {state.epoch} of {config.training.epochs}")
-    return _in_folder(folder, lambda: _train_and_save(
-        config, dataset, state, folder, device, verbose, list(callbacks),
-        checkpoint.training_state.get("early_stopping") or {}, checkpoint.meta.get("initial_test_loss"),
-        handle_signals=handle_signals))
+    with random_state:
+        if verbose:
+            print(f"Resuming {run_dir} at epoch {state.epoch} of {config.training.epochs}")
+        return _in_folder(folder, lambda: _train_and_save(
+            config, dataset, state, folder, device, verbose, list(callbacks),
+            checkpoint.training_state.get("early_stopping") or {}, checkpoint.meta.get("initial_test_loss"),
+            handle_signals=handle_signals))
 
 
 def _resumed_config(checkpoint: Checkpoint, run_dir: Path, epochs: int | None) -> tuple[Config, int]:
@@ -288,44 +243,10 @@ def fit_dataset(config: Config, dataset: Dataset, *, state: TrainingState | None
     return run, state
 
 
-def load(path: str | Path, *, allow_incomplete: bool = False) -> TrainedModel:
-    """Load a trained model from a run folder or a checkpoint file; needs nothing else.
-
-    A run that did not complete (interrupted, or diverged, after a periodic checkpoint) is refused
-    unless ``allow_incomplete``: its weights are those of some mid-way epoch.
-
-    Examples
-    --------
-    >>> import mlplab, tempfile
-    >>> folder = tempfile.mkdtemp()
-    >>> run = mlplab.train(mlplab.Config.from_dict({"training": {"epochs": 300}}), out=folder)
-    >>> mlplab.load(folder).predict([[-1, 1]]).tolist()
-    [1]
-    """
-    checkpoint = load_checkpoint(path)
-    meta = checkpoint.meta
-    if not meta.get("complete", True) and not allow_incomplete:
-        from .schema import progress
-
-        raise CheckpointError(f"{path} is an incomplete run ({progress(meta)}); resume it with "
-                              f"`mlplab train --resume {path}`, or pass --allow-incomplete to use it as it is")
-    try:
-        architecture = meta["architecture"]
-        module = MLP(architecture["n_inputs"], architecture["hidden_sizes"], architecture["n_outputs"],
-                     architecture["activation"], architecture.get("dropout", 0.0),
-                     dtype=architecture.get("dtype", "float32"))
-        module.load_state_dict(checkpoint.weights)
-        preprocessor = Preprocessor.from_dict(meta["preprocessor"])
-    except (KeyError, TypeError, RuntimeError) as error:
-        reason = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
-        raise CheckpointError(f"{path}: the checkpoint's description does not fit its weights ({reason})") from None
-    module.eval()
-    return TrainedModel(module, meta["task"], meta.get("classes"), preprocessor, meta)
-
-
 # --- the steps ----------------------------------------------------------------------------------------
 
-def _claim_folder(out: str | Path | None, config: Config, dataset: Dataset, force: bool) -> RunFolder:
+def _claim_folder(out: str | Path | None, config: Config, dataset: Dataset, force: bool,
+                  root: Path = RUNS_ROOT) -> RunFolder:
     """Claim the run folder before training: refused, or found unwritable or too full, right now."""
     n_outputs = len(dataset.classes) if dataset.task == "multiclass" else 1
     sizes = [dataset.preprocessor.n_inputs, *config.model.hidden_sizes, n_outputs]
@@ -333,7 +254,7 @@ def _claim_folder(out: str | Path | None, config: Config, dataset: Dataset, forc
     # room for the new files while the previous ones still exist (a commit replaces them at the end)
     needed = 2 * checkpoint_bytes_estimate(sizes, np.dtype(config.model.dtype).itemsize, config.training.optimizer,
                                            snapshots)
-    return _claim(out, config, force, needed)
+    return _claim(out, config, force, needed, root)
 
 
 def _run_folder(out: str | Path | None, config: Config, force: bool) -> Path:
@@ -344,11 +265,11 @@ def _run_folder(out: str | Path | None, config: Config, force: bool) -> Path:
     return folder.root
 
 
-def _claim(out: str | Path | None, config: Config, force: bool, needed: int) -> RunFolder:
+def _claim(out: str | Path | None, config: Config, force: bool, needed: int, root: Path = RUNS_ROOT) -> RunFolder:
     if out is not None:
         return RunFolder.claim(out, force=force, needed_bytes=needed)
     name = Path(config.data.path).stem if config.data.path else config.data.dataset
-    base = Path("runs") / f"{name}-{dt.datetime.now():%Y%m%d-%H%M%S}"
+    base = root / f"{name}-{dt.datetime.now():%Y%m%d-%H%M%S}"
     for number in range(1, 1000):  # a fresh name; another process may take one at the same moment
         candidate = base if number == 1 else base.with_name(f"{base.name}-{number}")
         if not candidate.exists():
@@ -360,7 +281,7 @@ def _claim(out: str | Path | None, config: Config, force: bool, needed: int) -> 
     raise RunFolderError(f"could not find a free run folder name next to {base}; pass --out")
 
 
-def _in_folder(folder: RunFolder | None, work: Callable[[], Run]) -> Run:
+def _in_folder(folder: RunFolder | None, work: Callable[[], RunResult]) -> RunResult:
     """Run ``work`` holding the folder's lock. On failure, what holds no saved state is removed: a
     folder this training created, or its unfinished replacement of an older run (kept on a signal,
     to be resumed). Periodic checkpoints already committed stay."""
@@ -380,19 +301,30 @@ def _in_folder(folder: RunFolder | None, work: Callable[[], Run]) -> Run:
 
 def _build_module(config: Config, dataset: Dataset) -> MLP:
     n_outputs = len(dataset.classes) if dataset.task == "multiclass" else 1
-    return MLP(dataset.preprocessor.n_inputs, config.model.hidden_sizes, n_outputs, config.model.activation,
-               config.model.dropout, config.model.init, config.model.dtype)
+    return build_mlp({"n_inputs": dataset.preprocessor.n_inputs, "hidden_sizes": config.model.hidden_sizes,
+                      "n_outputs": n_outputs, "activation": config.model.activation,
+                      "dropout": config.model.dropout, "dtype": config.model.dtype}, config.model.init)
 
 
 def new_training_state(module: MLP, config: Config) -> TrainingState:
-    """A fresh optimiser (the fast path's NumPy one where it applies) and scheduler for ``module``."""
+    """A fresh optimiser (the fast path's NumPy one where :func:`fastpath.refusal` allows it) and scheduler
+    for ``module``."""
     device = next(module.parameters()).device
-    if fastpath.applies(config, device):
+    if fastpath.refusal(config, device) is None:
         optimizer = fastpath.build_optimizer(module, config.training)
     else:
         optimizer = build_optimizer(module, config.training)
     return TrainingState(module, optimizer, build_scheduler(optimizer, config.training),
                          torch.Generator().manual_seed(config.seed))
+
+
+def training_step(state: TrainingState, config: Config, task: str, x_train: torch.Tensor,
+                  y_train: torch.Tensor) -> StepFunction:
+    """The step function ``fit`` runs for ``state``: the NumPy fast path when the state's optimiser is one
+    of the fast path's (which :func:`new_training_state` chose from ``fastpath.refusal``), else autograd."""
+    if isinstance(state.optimizer, fastpath.NumpyOptimizer):
+        return fastpath.numpy_step(state.model, state.optimizer, x_train, y_train, task)
+    return autograd_step(state.model, state.optimizer, task, config.training)
 
 
 def _tensors(x: np.ndarray, y: np.ndarray, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
@@ -407,7 +339,7 @@ def _tensors(x: np.ndarray, y: np.ndarray, device: torch.device) -> tuple[torch.
 def _train_and_save(config: Config, dataset: Dataset, state: TrainingState, folder: RunFolder | None,
                     device: torch.device, verbose: bool, extra: list[Callback],
                     early_stopping_state: dict[str, Any], initial_test_loss: float | None = None,
-                    score_training_rows: bool = True, handle_signals: bool = False) -> Run:
+                    score_training_rows: bool = True, handle_signals: bool = False) -> RunResult:
     training = config.training
     run_dir = folder.root if isinstance(folder, RunFolder) else folder
     n_classes = len(dataset.classes) if dataset.classes else None
@@ -419,7 +351,7 @@ def _train_and_save(config: Config, dataset: Dataset, state: TrainingState, fold
     if dataset.x_test is not None:
         splits["test"] = _tensors(dataset.x_test, dataset.y_test, device)
         if initial_test_loss is None:
-            initial_test_loss = evaluate_split(state.model, *splits["test"], dataset.task, n_classes)["loss"]
+            initial_test_loss = score_split(state.model, *splits["test"], dataset.task, n_classes)["loss"]
     eval_name = "val" if "val" in splits else "test" if "test" in splits else None
     if verbose:
         print(dataset.describe())
@@ -430,7 +362,7 @@ def _train_and_save(config: Config, dataset: Dataset, state: TrainingState, fold
     stopper = EarlyStopping(training.patience) if training.early_stopping else None
     if stopper and early_stopping_state:
         stopper.load_state_dict(early_stopping_state)
-    writer = RunWriter(folder, config, dataset, stopper, initial_test_loss)
+    writer = RunFolderWriter(folder, config, dataset, stopper, initial_test_loss)
     callbacks: list[Callback] = [Progress(training.epochs, training.log_every)] if verbose else []
     callbacks += [stopper] if stopper else []
     if folder is not None and training.checkpoint_every:
@@ -444,14 +376,15 @@ def _train_and_save(config: Config, dataset: Dataset, state: TrainingState, fold
     with stop_signals(handle_signals and folder is not None) as flag:
         stop = StopOnSignal(flag, writer.save)
         fit(state, x_train, y_train, training, dataset.task, n_classes=n_classes, callbacks=[*callbacks, stop],
-            eval_set=(eval_name, *splits[eval_name]) if eval_name else None, weight=weight)
+            eval_set=(eval_name, *splits[eval_name]) if eval_name else None, weight=weight,
+            step=training_step(state, config, dataset.task, x_train, y_train))
     if stop.stopped_at is not None:
         raise TrainingInterrupted(flag.signal_number, stop.stopped_at, training.epochs, run_dir)
-    metrics = {name: evaluate_split(state.model, x, y, dataset.task, n_classes)
+    metrics = {name: score_split(state.model, x, y, dataset.task, n_classes)
                for name, (x, y) in splits.items() if name != "train" or score_training_rows}
     meta = writer.save(state, metrics)
     model = TrainedModel(state.model.eval(), dataset.task, dataset.classes, dataset.preprocessor, meta)
-    return Run(model, state.history, metrics, config, run_dir, initial_test_loss, state.stop_reason)
+    return RunResult(model, state.history, metrics, config, run_dir, initial_test_loss, state.stop_reason)
 
 
 def _record_snapshot(state: TrainingState) -> None:
@@ -460,7 +393,7 @@ def _record_snapshot(state: TrainingState) -> None:
 
 
 @dataclass
-class RunWriter:
+class RunFolderWriter:
     """Writes the run folder: mid-way (resumable checkpoints) and at the end (with final metrics)."""
 
     folder: RunFolder | Path | None  # a plain Path: a folder this process owns (a temporary one), no lock
@@ -497,12 +430,8 @@ class RunWriter:
     def _confusion(self, model: MLP) -> list[list[int]] | None:
         if self.dataset.task == "regression" or self.dataset.x_test is None:
             return None
-        with torch.inference_mode():
-            device = next(model.parameters()).device
-            logits = model.eval()(torch.from_numpy(self.dataset.x_test).to(device)).cpu().numpy()
-        probabilities = probabilities_from_logits(logits, self.dataset.task)
-        return confusion_matrix(self.dataset.y_test, predicted_indices(probabilities),
-                                len(self.dataset.classes)).tolist()
+        predicted = infer(model, self.dataset.x_test, self.dataset.task).indices
+        return confusion_matrix(self.dataset.y_test, predicted, len(self.dataset.classes)).tolist()
 
     def save(self, state: TrainingState, metrics: dict[str, Any] | None = None) -> dict[str, Any]:
         """Write every file of the run folder in one atomic commit; returns the meta."""

@@ -204,7 +204,7 @@ def run_sweep(base: Config, grid: dict[str, list[Any]], *, metric: str | None = 
     from . import batched
     from .data import load_dataset
     from .run import _build_module, resolve_device
-    from .training import evaluate_split
+    from .training import score_split
 
     started = time.perf_counter()
     combinations = expand_grid(base, grid)
@@ -244,7 +244,7 @@ def run_sweep(base: Config, grid: dict[str, list[Any]], *, metric: str | None = 
                 tensors = [torch.from_numpy(a) for a in (x, getattr(dataset, f"y_{split}"))]
                 if tensors[1].is_floating_point():
                     tensors[1] = tensors[1].to(tensors[0].dtype)
-                scores = evaluate_split(member.module.eval(), *tensors, dataset.task, n_classes)
+                scores = score_split(member.module.eval(), *tensors, dataset.task, n_classes)
                 row.update({f"{split}_{name}": value for name, value in scores.items()})
         row["stop_reason"] = result.stop_reason
         rows.append(row)

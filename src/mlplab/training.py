@@ -11,6 +11,7 @@ from __future__ import annotations
 import copy
 import math
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -18,12 +19,15 @@ import numpy as np
 import torch
 
 from .config import MlplabError, TrainingConfig
-from .fastpath import NumpyOptimizer, numpy_step
-from .metrics import evaluate, probabilities_from_logits, task_loss
+from .inference import infer
+from .metrics import task_loss, task_metrics
 from .model import compute_loss
 from .threads import choose_threads, thread_limit
 
-__all__ = ["Callback", "EarlyStopping", "TrainingDiverged", "TrainingState", "fit"]
+__all__ = ["Callback", "EarlyStopping", "StepFunction", "TrainingDiverged", "TrainingState", "autograd_step", "fit"]
+
+# One batch's update: step(x, y, w) -> (weighted loss sum, correct count); sums may stay tensors.
+StepFunction = Callable[[torch.Tensor, torch.Tensor, "torch.Tensor | None"], tuple[Any, Any]]
 
 
 class TrainingDiverged(MlplabError):
@@ -101,26 +105,14 @@ def build_scheduler(optimizer: torch.optim.Optimizer, config: TrainingConfig) ->
     return None
 
 
-def _eval_logits(model: torch.nn.Module, x: torch.Tensor) -> np.ndarray:
-    """The network's logits in eval mode, as NumPy. Only dropout behaves differently in eval mode, and
-    switching costs ~10 us, so the mode is switched only when the network has dropout."""
-    toggle = model.uses_dropout
-    if toggle:
-        model.eval()
-    logits = model(x).cpu().numpy()
-    if toggle:
-        model.train()
-    return logits
-
-
-@torch.inference_mode()
-def evaluate_split(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, task: str,
-                   n_classes: int | None) -> dict[str, float]:
-    """Loss and the task's metrics on one split, in eval mode (no dropout). The network runs in torch;
-    loss and metrics are computed in NumPy from its logits (cheaper for the small splits of each epoch)."""
-    logits, y_true = _eval_logits(model, x), y.cpu().numpy()
-    results = {"loss": task_loss(logits, y_true, task)}
-    results.update(evaluate(task, y_true, probabilities_from_logits(logits, task), n_classes))
+def score_split(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, task: str,
+                n_classes: int | None) -> dict[str, float]:
+    """Loss and the task's metrics on one split, through the one inference path (eval mode, no dropout);
+    loss and metrics are computed in NumPy from the logits (cheaper for the small splits of each epoch)."""
+    outputs = infer(model, x, task)
+    y_true = y.cpu().numpy()
+    results = {"loss": task_loss(outputs.logits, y_true, task)}
+    results.update(task_metrics(task, y_true, outputs.probabilities, n_classes))
     return results
 
 
@@ -133,8 +125,7 @@ def quick_evaluation(step: Any, model: torch.nn.Module, x: torch.Tensor, y: torc
         logits = logits_of(x)
         y_true = y.numpy()
     else:
-        with torch.inference_mode():
-            logits = _eval_logits(model, x)
+        logits = infer(model, x, task).logits
         y_true = y.cpu().numpy()
     results = {"loss": task_loss(logits, y_true, task)}
     if task == "binary":
@@ -150,12 +141,15 @@ def quick_evaluation(step: Any, model: torch.nn.Module, x: torch.Tensor, y: torc
 def fit(state: TrainingState, x_train: torch.Tensor, y_train: torch.Tensor, config: TrainingConfig,
         task: str, *, eval_set: tuple[str, torch.Tensor, torch.Tensor] | None = None,
         n_classes: int | None = None, callbacks: list[Callback] = (),
-        weight: torch.Tensor | None = None) -> TrainingState:
+        weight: torch.Tensor | None = None, step: StepFunction | None = None) -> TrainingState:
     """Train ``state.model`` from ``state.epoch`` up to ``config.epochs``; returns the state.
 
     ``eval_set`` is ``(name, x, y)``: its loss and metrics are recorded after every epoch as
     ``{name}_loss``, ``{name}_accuracy``, ... (``val`` for a validation split). ``weight`` gives each
-    training row a weight in the loss (sample_weight / class_weight).
+    training row a weight in the loss (sample_weight / class_weight). ``step`` does one batch's update
+    (see :data:`StepFunction`); the default is :func:`autograd_step`, the tutorial's. The run passes
+    the NumPy fast path's (``run.training_step``) where it applies; a batched multi-model step or a
+    data-parallel step plugs in the same way.
     """
     model, optimizer = state.model, state.optimizer
     n_rows = len(x_train)
@@ -163,13 +157,11 @@ def fit(state: TrainingState, x_train: torch.Tensor, y_train: torch.Tensor, conf
     model.train()
     for callback in callbacks:
         callback.on_train_begin(state)  # may set state.make_step (data-parallel training does)
-    # One batch's update: the tutorial's autograd steps, or the same chain rule by hand in NumPy where
-    # the optimiser is one of the fast path's NumPy optimisers (tiny networks; see fastpath.py), or the caller's own.
+    # One batch's update: a step a callback installed (data-parallel), else the step given (the run
+    # passes the NumPy fast path's where it applies), else the tutorial's autograd step.
     if state.make_step is not None:
         step = state.make_step(model, optimizer, task, config)
-    elif isinstance(optimizer, NumpyOptimizer):
-        step = numpy_step(model, optimizer, x_train, y_train, task)
-    else:
+    elif step is None:
         step = autograd_step(model, optimizer, task, config)
     # A diverging fast path overflows in NumPy: the loss check below reports it, so NumPy need not warn.
     threads = choose_threads(model.sizes, min(config.batch_size or n_rows, n_rows), config.threads)
@@ -196,7 +188,7 @@ def fit(state: TrainingState, x_train: torch.Tensor, y_train: torch.Tensor, conf
                 # run records what an uninterrupted one does); loss and accuracy (R² for regression), what
                 # is printed and plotted, at the others: a few µs on the fast path.
                 if state.epoch == 1 or state.epoch % config.log_every == 0:
-                    values = evaluate_split(model, x_eval, y_eval, task, n_classes)
+                    values = score_split(model, x_eval, y_eval, task, n_classes)
                 else:
                     values = quick_evaluation(step, model, x_eval, y_eval, task)
                 record.update({f"{name}_{key}": value for key, value in values.items()})

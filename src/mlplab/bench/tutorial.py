@@ -54,13 +54,14 @@ def tutorial_loop(x_train, y_train, epochs: int) -> list[float]:
 
 
 def mlplab_fit(x_train, y_train, epochs: int) -> list[float]:
-    from ..run import new_training_state
+    from ..run import new_training_state, training_step
 
     config = Config()
     config.training.epochs = epochs
     torch.manual_seed(0)
     state = new_training_state(MLP(2, [5], 1), config)
-    fit(state, x_train, y_train, config.training, "binary")
+    fit(state, x_train, y_train, config.training, "binary",
+        step=training_step(state, config, "binary", x_train, y_train))
     return [record["train_loss"] for record in state.history]
 
 

@@ -3,7 +3,7 @@
 A thin layer: the models are loaded once when the app is made (:class:`ModelRegistry`, handed to the
 handlers by dependency injection), rows are checked against the model's features
 (:class:`~mlplab.web.rows.RowChecker`) and predictions come from
-:meth:`~mlplab.run.TrainedModel.predict_proba` / :meth:`~mlplab.run.TrainedModel.predict`, the
+:meth:`~mlplab.inference.TrainedModel.outputs` / :meth:`~mlplab.inference.TrainedModel.predictions`, the
 library's one inference path, so the server answers exactly what ``mlplab predict`` prints.
 """
 
@@ -23,7 +23,7 @@ from .rows import RowChecker
 from .schemas import ErrorResponse, Feature, Health, ModelInfo, ModelList, Prediction, PredictRequest
 
 if TYPE_CHECKING:
-    from ..run import TrainedModel
+    from ..inference import TrainedModel
 
 __all__ = ["ModelRegistry", "ServedModel", "router"]
 
@@ -53,13 +53,12 @@ class ServedModel:
     def predict(self, table: dict[str, np.ndarray]) -> Prediction:
         """One forward pass through the library's inference path; labels as the training data had them."""
         model = self.model
+        outputs = model.outputs(table)
+        labels = model.predictions(outputs)
         if model.task == "regression":
-            return Prediction(model=self.name, task="regression", predictions=model.predict(table).tolist())
-        probabilities = model.predict_proba(table)
-        labels = model.labels_from_probabilities(probabilities) if hasattr(model, "labels_from_probabilities") \
-            else model.predict(table)
+            return Prediction(model=self.name, task="regression", predictions=labels.tolist())
         return Prediction(model=self.name, task=model.task, predictions=labels.tolist(), classes=model.classes,
-                          probabilities=probabilities.tolist())
+                          probabilities=outputs.class_probabilities.tolist())
 
 
 class ModelRegistry:

@@ -20,7 +20,7 @@ from ..config import MlplabError
 from .errors import HTTPError, error_status
 
 if TYPE_CHECKING:
-    from ..run import TrainedModel
+    from ..inference import TrainedModel
 
 __all__ = ["HTTPError", "Limits", "create_app"]
 

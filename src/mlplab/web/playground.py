@@ -175,7 +175,7 @@ def explain_point(session_id: str, request_body: ExplainRequest, request: Reques
 
 
 def trained_model(build: Build):
-    from ..run import TrainedModel
+    from ..inference import TrainedModel
 
     dataset = build.dataset
     return TrainedModel(build.state.model, dataset.task, dataset.classes, dataset.preprocessor,
@@ -232,13 +232,13 @@ def _run_name(build: Build) -> str:
 
 def run_zip(build: Build) -> bytes:
     """The session's run folder, written by the library's own run writer, as zip bytes."""
-    from ..run import RunWriter
+    from ..run import RunFolderWriter
 
     config = build.config
     config = replace(config, training=replace(config.training, epochs=max(build.state.epoch, 1)))
     metrics = build.scores()
     with tempfile.TemporaryDirectory(prefix="mlplab-run-") as folder:
-        writer = RunWriter(Path(folder), config, build.dataset, None, build.initial_test_loss)
+        writer = RunFolderWriter(Path(folder), config, build.dataset, None, build.initial_test_loss)
         writer.save(build.state, metrics)
         buffer = io.BytesIO()
         with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:

@@ -1,4 +1,4 @@
-"""Rows from a request body (JSON or CSV) to the table a :class:`~mlplab.run.TrainedModel` takes,
+"""Rows from a request body (JSON or CSV) to the table a :class:`~mlplab.inference.TrainedModel` takes,
 checked against that model's own features.
 
 Each served model gets a pydantic row type built from its preprocessor: a finite number for each

@@ -33,7 +33,7 @@ from ..data import _read_files as read_split_files
 from ..metrics import task_loss
 from ..model import MLP
 from ..preprocess import TargetEncoder, infer_task
-from ..training import Callback, TrainingDiverged, TrainingState, evaluate_split, fit
+from ..training import Callback, TrainingDiverged, TrainingState, fit, score_split
 from .errors import HTTPError
 from .frames import Plane, Renderer, extent_of
 from .settings import PlaygroundSettings
@@ -80,7 +80,7 @@ class Build:
         """Add the test loss and accuracy (R² for regression) to one epoch's record: a NumPy forward pass
         over the few test rows (no dropout, as in eval mode), cheap enough for every epoch; torch's
         per-call overhead would cost more than the fast path's whole epoch. The full metrics of
-        ``evaluate_split`` are computed for the frames only."""
+        ``score_split`` are computed for the frames only."""
         x, target, positive = self.test_arrays
         logits = forward(self.views, x, self.state.model.activation_name).sums[-1]
         task = self.dataset.task
@@ -94,7 +94,7 @@ class Build:
             record["test_r2"] = 1.0 - float(((logits[:, 0] - target) ** 2).sum()) / spread
 
     def scores(self) -> dict[str, dict[str, float]]:
-        return {name: evaluate_split(self.state.model, x, y, self.dataset.task, self.n_classes)
+        return {name: score_split(self.state.model, x, y, self.dataset.task, self.n_classes)
                 for name, (x, y) in self.tensors.items()}
 
 
@@ -160,7 +160,7 @@ def build_session(settings: PlaygroundSettings, uploads: Uploads) -> Build:
     state.generator.manual_seed(config.seed)
     tensors = {"train": _tensors(dataset.x_train, dataset.y_train), "test": _tensors(dataset.x_test, dataset.y_test)}
     renderer = Renderer(plane, extent, dataset.preprocessor, dataset.task, config.model.activation, module.sizes)
-    initial = evaluate_split(module, *tensors["test"], dataset.task, len(dataset.classes or []) or None)["loss"]
+    initial = score_split(module, *tensors["test"], dataset.task, len(dataset.classes or []) or None)["loss"]
     raw = {"train": train, "y_train": y_train, "test": test, "y_test": y_test, "index_train": indices[0],
            "index_test": indices[1]}
     return Build(settings, config, dataset, raw, plane, extent, renderer, state, tensors, initial)
@@ -225,6 +225,8 @@ class Session:
     # --- the training thread ------------------------------------------------------------------------
 
     def _train(self) -> None:
+        from ..run import training_step
+
         self.send_data()
         while not self.closed:
             build = self.build
@@ -232,7 +234,8 @@ class Session:
             try:
                 # The test scores are added by the callback (see Build.record_test), not by fit's eval_set.
                 fit(build.state, *build.tensors["train"], training, build.dataset.task, n_classes=build.n_classes,
-                    callbacks=[Stream(self)])
+                    callbacks=[Stream(self)],
+                    step=training_step(build.state, build.config, build.dataset.task, *build.tensors["train"]))
             except TrainingDiverged as error:
                 self.playing = False
                 self.post({"type": "error", "key": "diverged", "message": str(error)})

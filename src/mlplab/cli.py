@@ -136,7 +136,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     bench = commands.add_parser("bench", help="benchmark mlplab beside its peers (needs scikit-learn)")
     bench.add_argument("--quick", action="store_true", help="a ~1-minute version (smaller data, fewer repeats)")
-    bench.add_argument("--only", nargs="+", metavar="TASK", help="tutorial, startup and/or large")
+    bench.add_argument("--only", nargs="+", metavar="TASK", help="tutorial, startup, large and/or reader")
     bench.add_argument("--output", help="also write the results as JSON here")
     return parser
 

@@ -77,7 +77,7 @@ def predict(args: argparse.Namespace) -> None:
 
         model = load(args.run)
     if args.input:
-        _predict_file(model, args.input, args.output)
+        _predict_file(model, args.input, args.output, getattr(args, "keep", None), getattr(args, "encoding", None))
         return
     if not args.values:
         raise MlplabError("give one row of feature values after `--` (e.g. mlplab predict RUN -- -1 1) "
@@ -126,11 +126,13 @@ def _model_from_state_dict(path: str, activation: str, task: str):
     return TrainedModel(module.eval(), task, classes, preprocessor)
 
 
-def _predict_file(model, path: str, output: str | None) -> None:
-    from .data import read_table
+def _predict_file(model, path: str, output: str | None, keep: str | None = None,
+                  encoding: str | None = None) -> None:
+    from .data import read_input
     from .preprocess import DataError
 
-    table = read_table(path)
+    encoding = encoding or model.meta.get("config", {}).get("data", {}).get("encoding", "utf-8")
+    table = read_input(path, model.preprocessor, encoding=encoding)
     names = model.feature_names
     missing = [name for name in names if name not in table]
     if missing and len(table) >= len(names) and all(name.startswith("x") for name in names):
@@ -140,8 +142,10 @@ def _predict_file(model, path: str, output: str | None) -> None:
         raise DataError(f"{path} lacks the feature column(s) {', '.join(missing)}; "
                         f"the model was trained on {', '.join(names)}")
     features = {name: table[name] for name in names}
-    header = list(features)
-    rows = [list(values) for values in zip(*features.values())]
+    kept = _kept_columns(table, names, keep, path)
+    header = list(kept)
+    rows = [[_cell(value) for value in values] for values in zip(*kept.values())] if kept else \
+        [[] for _ in range(len(next(iter(features.values()))))]
     if model.task == "regression":
         predictions = model.predict(features)
         write_rows(output, [*header, "prediction"], [[*r, float(p)] for r, p in zip(rows, predictions)])
@@ -151,6 +155,28 @@ def _predict_file(model, path: str, output: str | None) -> None:
     header += ["prediction", *(f"p_{name}" for name in model.classes)]
     write_rows(output, header, [[*r, label, *(f"{p:.6f}" for p in ps)]
                                 for r, label, ps in zip(rows, labels.tolist(), probabilities.tolist())])
+
+
+def _kept_columns(table, features: list[str], keep: str | None, path: str):
+    """The input columns copied into the output beside the predictions, so they can be joined back:
+    every column of the input (IDs, names, the features) by default, those named by --keep, or none
+    with --keep ''."""
+    if keep is None:
+        names = list(table)
+    else:
+        names = [name.strip() for name in keep.split(",") if name.strip()]
+        unknown = [name for name in names if name not in table]
+        if unknown:
+            raise MlplabError(f"--keep names no column {', '.join(unknown)} of {path}; "
+                              f"columns are {', '.join(table)}")
+    return {name: table[name] for name in names}
+
+
+def _cell(value: Any) -> Any:
+    """A CSV cell: missing values (None, NaN) as empty cells."""
+    if value is None or (isinstance(value, float) and value != value):
+        return ""
+    return value
 
 
 def datasets(args: argparse.Namespace) -> None:
@@ -221,14 +247,19 @@ def show(args: argparse.Namespace) -> None:
 
 
 def evaluate(args: argparse.Namespace) -> None:
-    from .data import read_table, select_columns
+    from .data import drop_missing_target, read_input, select_columns
     from .metrics import confusion_matrix
     from .metrics import evaluate as score
     from .run import load
 
     model = load(args.run)
     target = args.target or model.meta.get("data", {}).get("target")
-    features, y = select_columns(read_table(args.data), target, model.feature_names, args.data)
+    encoding = model.meta.get("config", {}).get("data", {}).get("encoding", "utf-8")
+    features, y = select_columns(read_input(args.data, model.preprocessor, encoding=encoding), target,
+                                 model.feature_names, args.data)
+    features, y, dropped = drop_missing_target(features, y, args.data, target)
+    if dropped:
+        print(f"{dropped} rows without a target value dropped")
     if model.task == "regression":
         results = score("regression", y.astype(float), model.predict(features))
     else:

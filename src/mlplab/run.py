@@ -38,7 +38,7 @@ from .config import Config, MlplabError, to_toml
 from .data import Dataset, file_digest, load_dataset
 from .metrics import confusion_matrix, predicted_indices, probabilities_from_logits
 from .model import MLP, OUTPUT_FUNCTIONS
-from .preprocess import DataError, Preprocessor, as_table
+from .preprocess import DataError, Preprocessor, as_table, unscale_target
 from .training import (
     Callback,
     EarlyStopping,
@@ -119,7 +119,7 @@ class TrainedModel:
     def predict(self, x: Any) -> np.ndarray:
         """Class labels as they were in the training data, or values for regression."""
         if self.task == "regression":
-            return self.decision_function(x)
+            return unscale_target(self.decision_function(x), self.meta.get("target_scaling"))
         probabilities = self.predict_proba(x)
         indices = predicted_indices(probabilities[:, 1] if self.task == "binary" else probabilities)
         return np.asarray(self.classes)[indices]
@@ -364,6 +364,7 @@ class RunWriter:
                              "dropout": self.config.model.dropout, "output": OUTPUT_FUNCTIONS[dataset.task],
                              "dtype": self.config.model.dtype},
             "preprocessor": dataset.preprocessor.to_dict(),
+            "target_scaling": dataset.target.scaling,
             "data": dataset.source,
             "config": self.config.to_dict(),
             "epoch": state.epoch,

@@ -18,7 +18,7 @@ from pathlib import Path
 
 __all__ = ["TASKS", "Row", "format_table", "median_time", "run"]
 
-TASKS = ("tutorial", "startup", "large")
+TASKS = ("tutorial", "startup", "large", "reader")
 
 
 @dataclass

@@ -16,7 +16,7 @@ import sys
 from pathlib import Path
 from typing import Any, NoReturn
 
-from .config import Config, ConfigError, MlplabError, load_config
+from .config import Config, ConfigError, MlplabError, read_config_values
 
 # flag, config key, type, help. The one table that ties flags to config keys: it builds the parser,
 # applies given flags over a --config file, and names the flag in validation errors.
@@ -31,28 +31,43 @@ TRAIN_FLAGS: list[tuple[str, str, Any, str]] = [
     ("--noise", "data.noise", float, "generator noise, e.g. the blobs' std (default: the data set's)"),
     ("--classes", "data.n_classes", int, "classes of blobs/gaussian-quantiles, arms of spiral"),
     ("--test-fraction", "data.test_fraction", float, "share of --data held out for testing (default 0.2)"),
-    ("--val-fraction", "data.val_fraction", float, "share of training rows for validation (default 0)"),
-    ("--scale", "data.scale", str, "none, standard or minmax, fitted on training rows (default none)"),
+    ("--val-fraction", "data.val_fraction", float, "share of training rows for validation (default 0; 0.1 with "
+                                                   "--data)"),
+    ("--input-features", "data.input_features", str,
+     "the network's inputs from the feature columns, comma-separated: NAME, NAME^2, NAME*NAME, sin(NAME); "
+     "e.g. 'x1,x2,x1^2,x2^2,x1*x2,sin(x1),sin(x2)' (default: the columns as they are)"),
+    ("--scale", "data.scale", str, "none, standard or minmax, fitted on training rows (default none; standard "
+                                   "with --data)"),
+    ("--scale-target", "data.scale_target", bool, "regression: train on the standardised target, predict in its "
+                                                  "units (default: on with --data)"),
     ("--unknown-categories", "data.unknown_categories", str, "error or ignore (all-zero one-hot)"),
-    ("--hidden", "model.hidden_sizes", int, "hidden layer sizes, e.g. --hidden 64 64 32 (default 5)"),
+    ("--impute", "data.impute", str, "missing feature values: median, mean or none to refuse them (default "
+                                     "median; text gets a '(missing)' category)"),
+    ("--categorical", "data.categorical", str, "comma-separated columns read as text (one-hot) even if numbers"),
+    ("--numeric", "data.numeric", str, "comma-separated columns that must hold numbers (a stray word is an error)"),
+    ("--drop", "data.drop", str, "comma-separated columns left out of the features (IDs, free text)"),
+    ("--encoding", "data.encoding", str, "text encoding of CSV files, e.g. latin-1 or cp1252 (default utf-8)"),
+    ("--hidden", "model.hidden_sizes", int, "hidden layer sizes, e.g. --hidden 64 64 32 (default 5; 128 64 with "
+                                            "--data)"),
     ("--activation", "model.activation", str, "hidden activation (default relu)"),
     ("--dropout", "model.dropout", float, "dropout after each hidden layer (default 0)"),
     ("--init", "model.init", str, "default, xavier_uniform, xavier_normal, kaiming_uniform, kaiming_normal"),
     ("--task", "model.task", str, "auto, binary, multiclass or regression (default auto)"),
     ("--dtype", "model.dtype", str, "float32 or float64 (default float32)"),
-    ("--optimizer", "training.optimizer", str, "sgd, adam, adamw or rmsprop (default sgd)"),
-    ("--lr", "training.learning_rate", float, "learning rate (default 0.03)"),
+    ("--optimizer", "training.optimizer", str, "sgd, adam, adamw or rmsprop (default sgd; adam with --data)"),
+    ("--lr", "training.learning_rate", float, "learning rate (default 0.03; 0.001 with --data)"),
     ("--momentum", "training.momentum", float, "momentum for sgd/rmsprop (default 0)"),
     ("--nesterov", "training.nesterov", bool, "Nesterov momentum (sgd)"),
-    ("--weight-decay", "training.weight_decay", float, "L2 penalty (default 0)"),
+    ("--weight-decay", "training.weight_decay", float, "L2 penalty (default 0; 0.0001 with --data)"),
     ("--l1", "training.l1", float, "L1 penalty on weights (default 0)"),
-    ("--epochs", "training.epochs", int, "passes over the training data (default 2000)"),
-    ("--batch-size", "training.batch_size", int, "mini-batch size (default: full batch)"),
+    ("--epochs", "training.epochs", int, "passes over the training data (default 2000; at most 300 with --data)"),
+    ("--batch-size", "training.batch_size", int, "mini-batch size (default: full batch; 64 with --data)"),
     ("--schedule", "training.schedule", str, "none, step, cosine or plateau (default none)"),
     ("--step-size", "training.step_size", int, "epochs between decays for --schedule step (default 100)"),
     ("--gamma", "training.gamma", float, "decay factor for step/plateau (default 0.1)"),
     ("--clip-grad", "training.clip_grad", float, "clip the gradient norm to this"),
-    ("--early-stopping", "training.early_stopping", bool, "stop when val loss stops improving"),
+    ("--early-stopping", "training.early_stopping", bool, "stop when val loss stops improving, keep the best "
+                                                          "weights (default: on with --data)"),
     ("--patience", "training.patience", int, "epochs without improvement (default 20)"),
     ("--log-every", "training.log_every", int, "print the loss every N epochs (default 100)"),
     ("--checkpoint-every", "training.checkpoint_every", int, "save a resumable checkpoint every N epochs"),
@@ -83,8 +98,8 @@ def build_parser() -> argparse.ArgumentParser:
                                             "network on xor-blobs, SGD lr 0.03, 2000 epochs.")
     train.add_argument("--config", help="TOML config file; flags override it")
     for flag, key, kind, help_text in TRAIN_FLAGS:
-        if kind is bool:
-            train.add_argument(flag, dest=key, action="store_const", const=True, default=None, help=help_text)
+        if kind is bool:  # --x and --no-x: a default that is on for data files can be turned off
+            train.add_argument(flag, dest=key, action=argparse.BooleanOptionalAction, default=None, help=help_text)
         else:
             train.add_argument(flag, dest=key, type=kind, nargs="+" if flag == "--hidden" else None,
                                default=None, metavar=key.split(".")[-1].upper(), help=help_text)
@@ -100,6 +115,9 @@ def build_parser() -> argparse.ArgumentParser:
     predict.add_argument("values", nargs="*", type=float, help="one row of feature values (after --)")
     predict.add_argument("--input", help="CSV of rows to predict (header with the feature names)")
     predict.add_argument("--output", help="write the predictions CSV here (default stdout)")
+    predict.add_argument("--keep", metavar="COLS", help="with --input: comma-separated input columns copied "
+                                                        "beside the predictions (default: all; '' for none)")
+    predict.add_argument("--encoding", help="with --input: the CSV's text encoding (default: the training data's)")
     predict.add_argument("--state-dict", help="a plain state_dict file (e.g. the tutorial's model.pt)")
     predict.add_argument("--activation", default="relu", help="hidden activation for --state-dict")
     predict.add_argument("--task", choices=["auto", "regression"], default="auto",
@@ -202,15 +220,26 @@ def entry() -> None:
 
 
 def config_from_args(args: argparse.Namespace) -> Config:
-    """The --config file (or the defaults), then every flag given on top, validated."""
-    config = load_config(args.config) if args.config else Config()
+    """The --config file (or the defaults), then every flag given on top, validated. Both go through
+    :meth:`Config.from_dict` together, so a data file's defaults fill only what neither set."""
+    values = read_config_values(args.config) if args.config else {}
     for _, key, _, _ in TRAIN_FLAGS:
         value = getattr(args, key)
         if value is not None:
-            if key == "data.features":
+            if key in LIST_KEYS:
                 value = [name.strip() for name in value.split(",") if name.strip()]
-            config.set(key, value)
-    return config.validate()
+            section, _, name = key.rpartition(".")
+            if section:
+                table = values.setdefault(section, {})
+                if not isinstance(table, dict):
+                    raise ConfigError(section, f"must be a table of settings, got {table!r}")
+                table[name] = value
+            else:
+                values[name] = value
+    return Config.from_dict(values).validate()
+
+
+LIST_KEYS = ("data.features", "data.input_features", "data.categorical", "data.numeric", "data.drop")
 
 
 def write_rows(path: str | None, header: list[str], rows: list[list[Any]]) -> None:

@@ -322,7 +322,7 @@ def _data_figure(args: argparse.Namespace):
         if getattr(args, key) is not None:
             config.set(key, getattr(args, key))
     dataset = load_dataset(config.validate())
-    names = dataset.preprocessor.feature_names if dataset.preprocessor.all_numeric else None
+    names = dataset.preprocessor.column_names if dataset.preprocessor.all_numeric else None
     return plot_data(dataset.x_train, dataset.y_train, dataset.task, dataset.classes, names,
                      title=f"Data: {dataset.source['name']}")
 
@@ -353,7 +353,7 @@ def _run_figure(args: argparse.Namespace, run, out: Path) -> list[Path]:
 def _feature_indices(model, names: list[str] | None) -> tuple[int, int]:
     if names is None:
         return (0, 1)
-    known = model.preprocessor.feature_names if model.preprocessor.all_numeric else []
+    known = model.preprocessor.column_names if model.preprocessor.all_numeric else []
     missing = [name for name in names if name not in known]
     if missing:
         raise MlplabError(f"--features: no numeric input named {', '.join(missing)}; inputs are {', '.join(known)}")

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -112,6 +113,45 @@ def names() -> Rule:
     return check
 
 
+# An input feature is a raw column or a term built from one or two: ``x1``, ``x1^2``, ``x1*x2``,
+# ``sin(x1)`` (TensorFlow Playground's toggles, for any numeric columns).
+_NAME = r"\s*([^()*^]+?)\s*"
+INPUT_FEATURE_FORMS = {"square": re.compile(rf"^{_NAME}\^\s*2\s*$"), "product": re.compile(rf"^{_NAME}\*{_NAME}$"),
+                       "sin": re.compile(rf"^\s*sin\({_NAME}\)\s*$"), "column": re.compile(rf"^{_NAME}$")}
+
+
+def parse_input_feature(term: str) -> tuple[str, tuple[str, ...]] | None:
+    """``"x1*x2"`` -> ``("product", ("x1", "x2"))``; None when the term has none of the four forms."""
+    for kind, pattern in INPUT_FEATURE_FORMS.items():
+        match = pattern.match(term) if isinstance(term, str) else None
+        if match:
+            return kind, match.groups()
+    return None
+
+
+def canonical_input_feature(term: str) -> str:
+    """One spelling per term (spaces dropped around operators): ``"x1 * x2"`` -> ``"x1*x2"``."""
+    kind, names = parse_input_feature(term)
+    return {"square": "{}^2", "product": "{}*{}", "sin": "sin({})", "column": "{}"}[kind].format(*names)
+
+
+def input_features() -> Rule:
+    def check(value: Any) -> str | None:
+        if value is None:
+            return None
+        if not isinstance(value, (list, tuple)) or not value:
+            return f"must be a non-empty list of input features (e.g. x1, x2, x1^2, x1*x2, sin(x1)), got {value!r}"
+        for term in value:
+            if parse_input_feature(term) is None:
+                return (f"must be columns or terms of the forms NAME, NAME^2, NAME*NAME or sin(NAME) "
+                        f"(e.g. x1, x1^2, x1*x2, sin(x1)); got {term!r}")
+        spelled = [canonical_input_feature(term) for term in value]
+        repeated = sorted({term for term in spelled if spelled.count(term) > 1})
+        return f"lists {', '.join(repeated)} more than once" if repeated else None
+
+    return check
+
+
 def flag() -> Rule:
     return lambda value: None if isinstance(value, bool) else f"must be true or false, got {value!r}"
 
@@ -152,6 +192,9 @@ class DataConfig:
     test_fraction: float = _field(0.2, number(0, 1, low_open=True, high_open=True),
                                   "share of a data file held out for testing")
     val_fraction: float = _field(0.0, number(0, 1, high_open=True), "share of training data for validation")
+    input_features: list[str] | None = _field(
+        None, input_features(), "the network's inputs, computed from the feature columns: NAME, NAME^2, NAME*NAME, "
+                                "sin(NAME), e.g. x1, x2, x1^2, x1*x2, sin(x1) (default: the feature columns)")
     scale: str = _field("none", one_of("none", "standard", "minmax"), "feature scaling, fitted on train only")
     scale_target: bool = _field(False, flag(), "regression: standardise the target for training (predictions "
                                                "come back in its units)")
@@ -340,6 +383,11 @@ def to_toml(config: Config) -> str:
 
 def load_config(path: str) -> Config:
     """Read a TOML config file (unknown keys are errors). Not validated yet."""
+    return Config.from_dict(read_config_values(path))
+
+
+def read_config_values(path: str) -> dict[str, Any]:
+    """A TOML config file's contents as plain nested data."""
     try:
         import tomllib
     except ModuleNotFoundError:  # Python 3.10
@@ -351,4 +399,4 @@ def load_config(path: str) -> Config:
         raise MlplabError(f"config file {path!r} does not exist") from None
     except (OSError, tomllib.TOMLDecodeError) as error:
         raise MlplabError(f"config file {path!r} is not valid TOML: {error}") from None
-    return Config.from_dict(values)
+    return values

@@ -242,7 +242,8 @@ def build_dataset(config: Config, train: Table | np.ndarray, y_train: np.ndarray
     if is_matrix:  # named column views, no copy
         names = feature_names or [f"x{i}" for i in range(train.shape[1])]
         columns = {name: train[:, i] for i, name in enumerate(names)}
-    preprocessor = Preprocessor.fit(columns, data.scale, data.unknown_categories, data.impute)
+    preprocessor = Preprocessor.fit(columns, data.scale, data.unknown_categories, data.input_features,
+                                    impute=data.impute)
     return Dataset(
         x_train=encode(preprocessor, train), y_train=target.encode(y_train),
         x_test=None if test is None else preprocessor.transform(test, dtype),

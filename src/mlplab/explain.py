@@ -71,7 +71,7 @@ def explain(model: Any, row: Any, label: Any = None, learning_rate: float | None
     if learning_rate is None:
         learning_rate = float(model.meta.get("config", {}).get("training", {}).get("learning_rate", 0.03))
     raw = list(row.values()) if isinstance(row, dict) else list(np.ravel(np.asarray(row, dtype=object)))
-    differs = not model.preprocessor.all_numeric or model.preprocessor.scale != "none"
+    differs = model.preprocessor.changes_input
     return Explanation(raw, encoded[0], differs, label, label_given, target, model.task, activation, layers,
                        result.inputs, result.sums, loss, output_error, gradients,
                        autograd_difference(model, encoded, target, gradients), learning_rate)

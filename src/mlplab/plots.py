@@ -121,7 +121,7 @@ def plot_boundary(model: Any, splits: dict[str, tuple[np.ndarray, np.ndarray]], 
             rows[:, first], rows[:, second] = plane[:, 0], plane[:, 1]
             return rows
 
-        names = model.preprocessor.feature_names if model.preprocessor.all_numeric else None
+        names = model.preprocessor.column_names if model.preprocessor.all_numeric else None
         axis_names = [names[i] if names else f"input {i + 1}" for i in (first, second)]
     points = {name: (project(x), y) for name, (x, y) in splits.items()}
     view = np.concatenate([x for x, _ in points.values()])
@@ -245,7 +245,7 @@ def plot_network(model: Any, title: str = "Network") -> Any:
                 (x0, y0), (x1, y1) = positions[column][source], positions[column + 1][target]
                 ax.plot([x0, x1], [y0, y1], color=POSITIVE if value >= 0 else NEGATIVE,
                         linewidth=0.3 + 3.2 * abs(value) / largest, alpha=0.8, zorder=1, gid="edge")
-    names = model.preprocessor.feature_names if model.preprocessor.all_numeric else None
+    names = model.preprocessor.column_names if model.preprocessor.all_numeric else None
     for column, count in enumerate(shown):
         for row, (x, y) in enumerate(positions[column]):
             more = row == count

@@ -12,9 +12,10 @@ from typing import Any
 
 import numpy as np
 
-from .config import MlplabError
+from .config import MlplabError, canonical_input_feature, parse_input_feature
 
-__all__ = ["DataError", "Preprocessor", "TargetEncoder", "as_table", "infer_task", "task_note"]
+__all__ = ["DataError", "Preprocessor", "TargetEncoder", "as_table", "derive_input_features", "infer_task",
+           "task_note"]
 
 Table = dict[str, np.ndarray]
 
@@ -81,6 +82,31 @@ def _column_scaling(column: np.ndarray, scale: str) -> tuple[float, float]:
     return low, spread if spread > 0 else 1.0  # a constant column stays constant, no division by zero
 
 
+def derive_input_features(table: Table, terms: list[str]) -> Table:
+    """The network's input columns computed from the raw ones: each term is a column (``x1``), a square
+    (``x1^2``), a product (``x1*x2``) or a sine (``sin(x1)``) of numeric columns, named as spelled by
+    :func:`~mlplab.config.canonical_input_feature`. Columns no term names are left out."""
+    derived: Table = {}
+    for term in terms:
+        kind, names = parse_input_feature(term)
+        missing = [name for name in names if name not in table]
+        if missing:
+            raise DataError(f"input feature {term!r} names no column {missing[0]!r}; columns are {', '.join(table)}")
+        columns = [table[name] for name in names]
+        if kind != "column" and not all(is_numeric(column) for column in columns):
+            raise DataError(f"input feature {term!r} needs numeric columns; {', '.join(names)} holds text")
+        if kind == "square":
+            value = columns[0] ** 2
+        elif kind == "product":
+            value = columns[0] * columns[1]
+        elif kind == "sin":
+            value = np.sin(columns[0])
+        else:
+            value = columns[0]
+        derived[canonical_input_feature(term)] = value
+    return derived
+
+
 def as_table(values: Any, feature_names: list[str]) -> Table:
     """Accept what users pass to ``predict``: a DataFrame, a dict of columns, or rows (array or lists)
     in training column order. Returns the feature columns by name."""
@@ -144,6 +170,8 @@ class Preprocessor:
     Missing values (``impute`` other than ``"none"``): a numeric feature's ``fill`` (the training
     median or mean) takes their place; in a text feature they are the category ``"(missing)"`` when
     training had some, else an all-zero one-hot row.
+    With ``input_features`` (terms such as ``x1^2``, see :func:`derive_input_features`) the network's
+    inputs are computed from the raw columns ``raw_names`` first; ``features`` then describes the terms.
     """
 
     features: list[dict[str, Any]]
@@ -151,11 +179,24 @@ class Preprocessor:
     offset: list[float] = field(default_factory=list)
     divisor: list[float] = field(default_factory=list)
     unknown_categories: str = "error"
+    input_features: list[str] | None = None
+    raw_names: list[str] | None = None
     impute: str = "none"  # checkpoints from before imputation existed refuse missing values
 
     @property
     def feature_names(self) -> list[str]:
+        """The raw columns a user passes to predict."""
+        return list(self.raw_names) if self.input_features else self.column_names
+
+    @property
+    def column_names(self) -> list[str]:
+        """The columns the network's inputs come from: the feature columns, or the input-feature terms."""
         return [feature["name"] for feature in self.features]
+
+    @property
+    def changes_input(self) -> bool:
+        """True when the network's input differs from the raw row (one-hot, scaling or input features)."""
+        return not self.all_numeric or self.scale != "none" or bool(self.input_features)
 
     @property
     def n_inputs(self) -> int:
@@ -163,10 +204,14 @@ class Preprocessor:
 
     @classmethod
     def fit(cls, table: Table, scale: str = "none", unknown_categories: str = "error",
-            impute: str = "none") -> Preprocessor:
+            input_features: list[str] | None = None, impute: str = "none") -> Preprocessor:
         """Learn the columns' kinds, the categories, the fill for missing values (``impute``) and
         (``scale``) each numeric column's offset and divisor, one column at a time: no encoded copy of
         the data is made here."""
+        raw_names = list(table)
+        if input_features:
+            input_features = [canonical_input_feature(term) for term in input_features]
+            table = derive_input_features(table, input_features)
         features: list[dict[str, Any]] = []
         offset: list[float] = []
         divisor: list[float] = []
@@ -189,7 +234,8 @@ class Preprocessor:
                 features.append({"name": name, "kind": "categorical", "categories": categories})
                 offset += [0.0] * len(categories)  # one-hot columns stay 0/1
                 divisor += [1.0] * len(categories)
-        return cls(features, scale, offset, divisor, unknown_categories, impute)
+        return cls(features, scale, offset, divisor, unknown_categories, input_features or None,
+                   raw_names if input_features else None, impute)
 
     @property
     def all_numeric(self) -> bool:
@@ -198,6 +244,8 @@ class Preprocessor:
     def transform_matrix(self, matrix: np.ndarray, dtype: Any = np.float32) -> np.ndarray:
         """:meth:`transform` for a numeric matrix in training column order, without copying it when it
         already has ``dtype`` and no scaling applies (the scikit-learn estimators' arrays)."""
+        if self.input_features:
+            return self.transform({name: matrix[:, i] for i, name in enumerate(self.raw_names)}, dtype)
         if not all_finite(matrix):  # rare: impute (or refuse) column by column, on a copy
             matrix = np.column_stack([_fill_numeric(matrix[:, i], feature["name"], feature.get("fill"))
                                       for i, feature in enumerate(self.features)])
@@ -209,6 +257,8 @@ class Preprocessor:
     def transform(self, table: Table, dtype: Any = np.float32) -> np.ndarray:
         """Encode a table with the training columns into a matrix of ``dtype``, written in place column
         by column (no float64 intermediate the size of the data)."""
+        if self.input_features:  # a missing raw value makes its terms missing, imputed below
+            table = derive_input_features({name: table[name] for name in self.raw_names}, self.input_features)
         n_rows = len(next(iter(table.values()))) if table else 0
         encoded = np.empty((n_rows, self.n_inputs), dtype=dtype)
         column_index = 0
@@ -248,8 +298,11 @@ class Preprocessor:
         return encoded
 
     def to_dict(self) -> dict[str, Any]:
-        return {"features": self.features, "scale": self.scale, "offset": self.offset,
-                "divisor": self.divisor, "unknown_categories": self.unknown_categories, "impute": self.impute}
+        values = {"features": self.features, "scale": self.scale, "offset": self.offset,
+                  "divisor": self.divisor, "unknown_categories": self.unknown_categories, "impute": self.impute}
+        if self.input_features:  # older mlplab reads checkpoints without them as before
+            values.update(input_features=self.input_features, raw_names=self.raw_names)
+        return values
 
     @classmethod
     def from_dict(cls, values: dict[str, Any]) -> Preprocessor:

@@ -62,7 +62,7 @@ def write_figures(path: str | Path, fmt: str = "png") -> list[Path]:
 
     run = load_run(path)
     model, folder = run.model, run.folder
-    names = model.preprocessor.feature_names if model.preprocessor.all_numeric else None
+    names = model.preprocessor.column_names if model.preprocessor.all_numeric else None
     figures = {
         "data": plots.plot_data(run.dataset.x_train, run.dataset.y_train, model.task, model.classes, names,
                                 title=f"Data: {run.dataset.source['name']} (training rows)"),

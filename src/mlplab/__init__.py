@@ -18,6 +18,7 @@ __version__ = "0.1.0"
 
 __all__ = [
     "MLP",
+    "Callback",
     "Checkpoint",
     "CheckpointError",
     "Config",
@@ -44,6 +45,7 @@ __all__ = [
 # name -> module that defines it; resolved lazily by __getattr__ (PEP 562).
 _LOCATIONS = {
     "MLP": "model",
+    "Callback": "training",
     "Checkpoint": "checkpoint",
     "CheckpointError": "checkpoint",
     "Config": "config",
@@ -87,3 +89,4 @@ if TYPE_CHECKING:  # for type checkers and IDEs; at run time the names load lazi
     from .model import MLP
     from .preprocess import DataError
     from .run import Run, TrainedModel, load, resume, train
+    from .training import Callback

@@ -152,6 +152,14 @@ def build_parser() -> argparse.ArgumentParser:
     explain.add_argument("--label", help="the sample's true label (default: the model's prediction)")
     explain.add_argument("--lr", type=float, help="learning rate of the SGD step shown (default: the run's)")
 
+    playground = commands.add_parser("playground", help="train and watch networks live in the browser",
+                                     description="Start the playground web app (needs pip install 'mlplab[web]').")
+    playground.add_argument("--port", type=int, default=8765, help="port to listen on (default 8765; 0: any free)")
+    playground.add_argument("--host", default="127.0.0.1",
+                            help="address to listen on (default 127.0.0.1: this computer only)")
+    playground.add_argument("--open", action="store_true", help="open the page in the web browser")
+    playground.add_argument("--max-sessions", type=int, default=8, help="browser tabs training at once (default 8)")
+
     bench = commands.add_parser("bench", help="benchmark mlplab beside its peers (needs scikit-learn)")
     bench.add_argument("--quick", action="store_true", help="a ~1-minute version (smaller data, fewer repeats)")
     bench.add_argument("--only", nargs="+", metavar="TASK", help="tutorial, startup, large and/or reader")

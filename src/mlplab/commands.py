@@ -369,3 +369,12 @@ def explain(args: argparse.Namespace) -> None:
     if not args.values:
         raise MlplabError("give the sample's feature values after `--` (e.g. mlplab explain RUN -- -1 1)")
     print(render(explain_sample(model, args.values, args.label, args.lr)))
+
+
+def playground(args: argparse.Namespace) -> None:
+    from .web import require_web
+
+    require_web()
+    from .web.server import run_playground
+
+    run_playground(args.host, args.port, open_browser=args.open, max_sessions=args.max_sessions)

@@ -16,8 +16,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 from ..config import MlplabError
 from ..data import read_table
 from ..preprocess import is_numeric

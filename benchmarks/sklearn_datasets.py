@@ -16,7 +16,7 @@ from sklearn.preprocessing import StandardScaler
 from mlplab import NeuralNetClassifier
 
 warnings.simplefilter("ignore", ConvergenceWarning)
-NeuralNetClassifier(epochs=2).fit(*load_iris(return_X_y=True))  # warm-up: the first optimiser's imports
+NeuralNetClassifier(max_iter=2).fit(*load_iris(return_X_y=True))  # warm-up: the first optimiser's imports
 print("| data set | mlplab | MLPClassifier | mlplab fit | MLPClassifier fit |")
 print("|---|---|---|---|---|")
 for loader in (load_iris, load_wine, load_breast_cancer, load_digits):
@@ -25,7 +25,7 @@ for loader in (load_iris, load_wine, load_breast_cancer, load_digits):
     times = {"ours": [], "theirs": []}
     for seed in range(5):
         X_train, X_test, y_train, y_test = train_test_split(X, y, test_size=0.3, random_state=seed, stratify=y)
-        for name, estimator in (("ours", NeuralNetClassifier(hidden_sizes=(100,), random_state=seed)),
+        for name, estimator in (("ours", NeuralNetClassifier(hidden_layer_sizes=(100,), random_state=seed)),
                                 ("theirs", MLPClassifier(hidden_layer_sizes=(100,), random_state=seed))):
             pipeline = make_pipeline(StandardScaler(), estimator)
             started = time.perf_counter()

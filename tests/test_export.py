@@ -40,7 +40,10 @@ def _model(task, scale, activation):
     preprocessor = Preprocessor.fit(table, scale)
     n_outputs = 3 if task == "multiclass" else 1
     module = MLP(preprocessor.n_inputs, [6, 5], n_outputs, activation).eval()
-    return TrainedModel(module, task, CLASSES[task], preprocessor, {"mlplab_version": mlplab.__version__})
+    meta = {"mlplab_version": mlplab.__version__}
+    if task == "regression":  # trained on a standardised target, as file data is by default: [mean, std]
+        meta["target_scaling"] = [250.0, 40.0]
+    return TrainedModel(module, task, CLASSES[task], preprocessor, meta)
 
 
 @pytest.fixture(scope="module")

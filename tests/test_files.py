@@ -122,9 +122,10 @@ BAD_FILES = {
     "ragged.csv": ("a,b,y\n1,2,0\n3,4\n", "line 3: 2 values but the header names 3 columns"),
     "empty.csv": ("", "the file is empty"),
     "header-only.csv": ("a,b,y\n", "holds no data rows"),
-    "nan.csv": ("a,b,y\n1,2,0\nnan,4,1\n3,3,0\n", "column 'a' has a NaN or infinite value (row 2)"),
-    "inf.csv": ("a,b,y\n1,2,0\n1,inf,1\n3,3,0\n", "column 'b' has a NaN or infinite value"),
-    "blank.csv": ("a,b,y\n1,2,0\n,4,1\nx,3,0\n", "column 'a' has an empty value"),
+    "inf.csv": ("a,b,y\n1,2,0\n1,inf,1\n3,3,0\n", "column 'b' has an infinite value (line 3)"),
+    "stray.csv": ("a,b,y\n1,2,0\n2,4,1\nx,3,0\n", "column 'a' holds numbers but has 'x' at line 4"),
+    "all-missing.csv": ("a,b,y\n" + "NA,1,0\nNA,2,1\n" * 5, "column 'a' has no values at all; leave it out "
+                        "with --drop a"),
     "one-class.csv": ("a,b,y\n1,2,0\n2,4,0\n3,3,0\n4,1,0\n5,5,0\n", "single class"),
 }
 
@@ -162,7 +163,7 @@ def test_predict_features_that_do_not_match_training(cli, tmp_path):
                *FAST)[0] == 0
     cases = {
         "names.csv": ("size,color,weight\n1,red,1\n", "lacks the feature column(s) colour"),
-        "types.csv": ("size,colour,weight\nbig,red,1\n", "column 'size' was numeric in training"),
+        "types.csv": ("size,colour,weight\nbig,red,1\n", "column 'size' must hold numbers but has 'big' at line 2"),
     }
     for name, (content, message) in cases.items():
         (tmp_path / name).write_text(content)
@@ -176,12 +177,13 @@ def test_predict_features_that_do_not_match_training(cli, tmp_path):
         mlplab.load(tmp_path / "run").predict([[1.0, 2.0]])
 
 
-def test_nan_at_predict_is_refused_with_its_column_and_row(tutorial_run):
+def test_infinity_at_predict_is_refused_and_nan_imputed(tutorial_run):
     rows = np.array([[0.0, 1.0], [1.0, np.inf], [2.0, 2.0]])
-    with pytest.raises(mlplab.DataError, match="column 'x2' has a NaN or infinite value \\(row 2\\)"):
+    with pytest.raises(mlplab.DataError, match="column 'x2' has an infinite value \\(row 2\\)"):
         tutorial_run.model.predict(rows)
-    with pytest.raises(mlplab.DataError, match="column 'x1' has a NaN"):
-        tutorial_run.model.predict({"x1": [np.nan], "x2": [1.0]})
+    median = tutorial_run.model.preprocessor.features[0]["fill"]
+    np.testing.assert_array_equal(tutorial_run.model.predict_proba({"x1": [np.nan], "x2": [1.0]}),
+                                  tutorial_run.model.predict_proba({"x1": [median], "x2": [1.0]}))
     from mlplab.preprocess import all_finite
 
     assert all_finite(np.full(4, 1e308))  # the sum overflows although every value is finite

@@ -18,6 +18,7 @@ __version__ = "0.1.0"
 
 __all__ = [
     "MLP",
+    "Callback",
     "Checkpoint",
     "CheckpointError",
     "Config",
@@ -46,6 +47,7 @@ __all__ = [
 # name -> module that defines it; resolved lazily by __getattr__ (PEP 562).
 _LOCATIONS = {
     "MLP": "model",
+    "Callback": "training",
     "Checkpoint": "checkpoint",
     "CheckpointError": "checkpoint",
     "Config": "config",
@@ -96,3 +98,4 @@ if TYPE_CHECKING:  # for type checkers and IDEs; at run time the names load lazi
     from .run import RunResult, resume, train
     from .search import sweep_search
     from .sweep import run_sweep
+    from .training import Callback

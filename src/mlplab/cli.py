@@ -66,7 +66,7 @@ def build_parser() -> argparse.ArgumentParser:
     sweep.add_argument("--quiet", action="store_true", help="print only the sweep folder")
     for flag, key, kind, help_text in TRAIN_FLAGS:
         if kind is bool:
-            sweep.add_argument(flag, dest=key, action="store_const", const=True, default=None, help=help_text)
+            sweep.add_argument(flag, dest=key, action=argparse.BooleanOptionalAction, default=None, help=help_text)
         else:
             sweep.add_argument(flag, dest=key, type=kind, nargs="+" if flag == "--hidden" else None,
                                default=None, metavar=key.split(".")[-1].upper(), help=help_text)
@@ -77,6 +77,9 @@ def build_parser() -> argparse.ArgumentParser:
     predict.add_argument("--input", help="CSV of rows to predict (header with the feature names)")
     predict.add_argument("--out", "--output", dest="output", metavar="FILE",
                          help="write the predictions CSV here (default: stdout)")
+    predict.add_argument("--keep", metavar="COLS", help="with --input: comma-separated input columns copied "
+                                                        "beside the predictions (default: all; '' for none)")
+    predict.add_argument("--encoding", help="with --input: the CSV's text encoding (default: the training data's)")
     predict.add_argument("--state-dict", help="a plain state_dict file (e.g. the tutorial's model.pt)")
     predict.add_argument("--activation", default="relu", help="hidden activation for --state-dict")
     predict.add_argument("--task", choices=["auto", "regression"], default="auto",
@@ -128,7 +131,8 @@ def build_parser() -> argparse.ArgumentParser:
     bench = commands.add_parser("bench", help="benchmark mlplab beside its peers (needs scikit-learn)")
     bench.add_argument("--quick", action="store_true", help="a ~1-minute version (smaller data, fewer repeats)")
     bench.add_argument("--only", nargs="+", metavar="TASK",
-                       help="train, predict, bigdata, startup, threads, tutorial, large, sweep and/or distributed")
+                       help="train, predict, bigdata, startup, threads, tutorial, large, sweep, distributed "
+                            "and/or reader")
     bench.add_argument("--out", "--output", dest="output", metavar="FILE", help="also write the results as JSON here")
 
     serve = commands.add_parser("serve", help="serve trained runs over HTTP (needs mlplab[web])",
@@ -158,8 +162,9 @@ def _add_train_parser(commands: Any) -> None:
     groups = {name: train.add_argument_group(name) for name in ("data", "model", "training", "run")}
     for flag, key, kind, help_text in TRAIN_FLAGS:
         group = groups["run" if key in RUN_KEYS else key.split(".")[0]]
-        if kind is bool:
-            group.add_argument(flag, dest=key, action="store_const", const=True, default=None, help=help_text)
+        if kind is bool:  # --x and --no-x: a default that is on for data files can be turned off
+            group.add_argument(flag, dest=key, action=argparse.BooleanOptionalAction, default=None,
+                               help=help_text + _file_default_text(key, " (default: off; {} with --data)"))
             continue
         choices = _choices(key)
         metavar = "{" + ",".join(choices) + "}" if choices else METAVARS.get(key, "N" if kind is int else "X")
@@ -210,7 +215,18 @@ def _default_text(key: str) -> str:
     if key.endswith("_every") and value == 0:
         return " (default: off)"
     shown = " ".join(map(str, value)) if isinstance(value, list) else str(value)
-    return f" (default: {shown})"
+    return f" (default: {shown}" + _file_default_text(key, "; {} with --data") + ")"
+
+
+def _file_default_text(key: str, template: str) -> str:
+    """What a data file (--data) changes of a setting's default, in ``template``; else nothing."""
+    from .config import FILE_DATA_DEFAULTS
+
+    if key not in FILE_DATA_DEFAULTS:
+        return ""
+    value = FILE_DATA_DEFAULTS[key]
+    shown = "on" if value is True else " ".join(map(str, value)) if isinstance(value, list) else str(value)
+    return template.format(shown)
 
 
 def _version() -> str:

@@ -119,7 +119,7 @@ def predict(args: argparse.Namespace) -> None:
     if args.input and args.values:
         raise MlplabError("give either --input FILE or one row of values after `--`, not both")
     if args.input:
-        _predict_file(model, args.input, args.output)
+        _predict_file(model, args.input, args.output, getattr(args, "keep", None), getattr(args, "encoding", None))
         return
     if not args.values:
         raise MlplabError("give one row of feature values after `--` (e.g. mlplab predict RUN -- -1 1) "
@@ -128,7 +128,7 @@ def predict(args: argparse.Namespace) -> None:
         raise MlplabError("this model has text (categorical) features; pass rows with --input rows.csv")
     outputs = model.outputs([args.values])  # one pass serves the probabilities and the label
     if model.task == "regression":
-        print(f"prediction: {float(outputs.scores[0]):.6g}")
+        print(f"prediction: {float(model.predictions(outputs)[0]):.6g}")
         return
     probabilities = outputs.class_probabilities[0]
     label = model.predictions(outputs)[0]
@@ -147,22 +147,40 @@ def _number(text: str) -> float:
         raise MlplabError(f"with --state-dict, give only feature values; {text!r} is not a number") from None
 
 
-def _predict_file(model, path: str, output: str | None) -> None:
+def _predict_file(model, path: str, output: str | None, keep: str | None = None,
+                  encoding: str | None = None) -> None:
     import numpy as np
 
-    from .data import read_table
+    from .data import read_input
     from .inference import feature_columns
     from .output import write_columns
 
-    features = feature_columns(model, read_table(path), path)
+    encoding = encoding or model.meta.get("config", {}).get("data", {}).get("encoding", "utf-8")
+    table = read_input(path, model.preprocessor, encoding=encoding)
+    features = feature_columns(model, table, path)
     outputs = model.outputs(features)  # one pass of the network serves the labels and the probabilities
-    columns = dict(features)
+    columns = _kept_columns(table, keep, path)
     columns["prediction"] = model.predictions(outputs)
     if model.task != "regression":
         probabilities = outputs.class_probabilities
         for k, name in enumerate(model.classes):
             columns[f"p_{name}"] = np.round(probabilities[:, k], 6)
     write_columns(output, columns)
+
+
+def _kept_columns(table, keep: str | None, path: str) -> dict[str, Any]:
+    """The input columns copied into the output beside the predictions, so they can be joined back:
+    every column of the input (IDs, names, the features) by default, those named by --keep, or none
+    with --keep ''."""
+    if keep is None:
+        names = list(table)
+    else:
+        names = [name.strip() for name in keep.split(",") if name.strip()]
+        unknown = [name for name in names if name not in table]
+        if unknown:
+            raise MlplabError(f"--keep names no column {', '.join(unknown)} of {path}; "
+                              f"columns are {', '.join(table)}")
+    return {name: table[name] for name in names}
 
 
 def datasets(args: argparse.Namespace) -> None:
@@ -230,19 +248,24 @@ def show(args: argparse.Namespace) -> None:
 
 
 def evaluate(args: argparse.Namespace) -> None:
-    from .data import read_table, select_columns
+    from .data import drop_missing_target, read_input, select_columns
     from .metrics import confusion_matrix, task_metrics
     from .run import load
 
     model = load(args.run, allow_incomplete=args.allow_incomplete)
     target = args.target or model.meta.get("data", {}).get("target")
-    features, y = select_columns(read_table(args.data), target, model.feature_names, args.data)
+    encoding = model.meta.get("config", {}).get("data", {}).get("encoding", "utf-8")
+    features, y = select_columns(read_input(args.data, model.preprocessor, encoding=encoding), target,
+                                 model.feature_names, args.data)
+    features, y, dropped = drop_missing_target(features, y, args.data, target)
+    if dropped:
+        print(f"{dropped} rows without a target value dropped")
     if model.task == "regression" and y.dtype.kind not in "biuf":
         raise MlplabError(f"{args.data}: the target column '{target}' holds text, but this run is a regression "
                           "model, which needs numbers")
     outputs = model.outputs(features)
     if model.task == "regression":
-        results = task_metrics("regression", y.astype(float), outputs.scores)
+        results = task_metrics("regression", y.astype(float), model.predictions(outputs))
     else:
         from .preprocess import TargetEncoder
 

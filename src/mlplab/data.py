@@ -7,7 +7,6 @@ bit without importing scikit-learn (which would cost ~0.8 s at start-up).
 
 from __future__ import annotations
 
-import csv
 import hashlib
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -17,7 +16,8 @@ from typing import Any
 import numpy as np
 
 from .config import Config, DataConfig, shown
-from .preprocess import DataError, Preprocessor, TargetEncoder, check_finite, check_trainable, infer_task
+from .preprocess import DataError, Preprocessor, TargetEncoder, check_trainable, infer_task, is_missing, task_note
+from .readers import read_header, read_table
 
 __all__ = ["GENERATORS", "Dataset", "DataError", "generate", "load_dataset", "read_table"]
 
@@ -147,91 +147,6 @@ def generate(name: str, n_train: int, n_test: int, noise: float | None = None, n
     return x_train, y_train, x_test, y_test
 
 
-# --- files ------------------------------------------------------------------------------------------
-
-def read_table(path: str | Path) -> Table:
-    """Read a CSV (header row), Parquet or .npz (arrays ``X`` and ``y``) file into named columns.
-
-    CSV columns whose every value reads as an int become int64, as a number float64, otherwise text.
-    """
-    path = Path(path)
-    if not path.is_file():
-        raise DataError(f"data file {str(path)!r} does not exist")
-    suffix = path.suffix.lower()
-    if suffix == ".npz":
-        table = _read_npz(path)
-    elif suffix in (".parquet", ".pq"):
-        table = _read_parquet(path)
-    else:
-        table = _read_csv(path)
-    if not table or len(next(iter(table.values()))) == 0:
-        raise DataError(f"{path}: the file holds no data rows")
-    check_finite(table, str(path))
-    return table
-
-
-def _read_csv(path: Path) -> Table:
-    with open(path, newline="", encoding="utf-8-sig") as handle:
-        rows = list(csv.reader(handle))
-    if not rows or not rows[0]:
-        raise DataError(f"{path}: the file is empty; it needs a header row and data rows")
-    header = [name.strip() for name in rows[0]]
-    body = [row for row in rows[1:] if row]
-    for line, row in enumerate(body, start=2):
-        if len(row) != len(header):
-            raise DataError(f"{path}, line {line}: {len(row)} values but the header names {len(header)} "
-                            "columns; every row needs one value per column")
-    return {name: _parse_column([row[i].strip() for row in body], name, path)
-            for i, name in enumerate(header)}
-
-
-def _parse_column(values: list[str], name: str, path: Path) -> np.ndarray:
-    for dtype in (np.int64, np.float64):
-        try:
-            return np.array(values, dtype=dtype)
-        except ValueError:
-            pass
-    if "" in values:
-        raise DataError(f"{path}: column '{name}' has an empty value (line {values.index('') + 2}); "
-                        "fill or remove it first")
-    return np.array(values, dtype=object)
-
-
-def _read_parquet(path: Path) -> Table:
-    try:
-        import pyarrow.parquet as parquet
-    except ImportError:
-        raise DataError("reading Parquet needs pyarrow: pip install 'mlplab[parquet]'") from None
-    try:
-        arrow = parquet.read_table(path)
-    except Exception as error:  # pyarrow raises several types for a bad file
-        raise DataError(f"{path}: not a readable Parquet file ({error})") from None
-    table = {}
-    for name in arrow.column_names:
-        column = arrow.column(name).to_numpy(zero_copy_only=False)
-        table[name] = column if column.dtype.kind in "biuf" else column.astype(str).astype(object)
-    return table
-
-
-def _read_npz(path: Path) -> Table:
-    try:
-        with np.load(path, allow_pickle=False) as arrays:
-            x = arrays["X"] if "X" in arrays else arrays["x"]
-            y = arrays["y"]
-    except KeyError as error:
-        raise DataError(f"{path}: expected a .npz with numeric arrays X and y (it has no array {error})") from None
-    except (ValueError, OSError, EOFError):
-        # NumPy's own text would suggest allow_pickle: mlplab never unpickles data, which could run code
-        raise DataError(f"{path}: not a readable .npz with numeric arrays X and y (a damaged file, another "
-                        "format, or arrays of Python objects, which mlplab does not load: they could run code)") \
-            from None
-    if x.ndim != 2 or len(x) != len(y):
-        raise DataError(f"{path}: X must be 2-D with as many rows as y has values")
-    table = {f"x{i}": x[:, i] for i in range(x.shape[1])}
-    table["y"] = y
-    return table
-
-
 # --- splits -----------------------------------------------------------------------------------------
 
 def split_indices(n: int, fraction: float, labels: np.ndarray | None, rs: np.random.RandomState):
@@ -246,6 +161,8 @@ def split_indices(n: int, fraction: float, labels: np.ndarray | None, rs: np.ran
         members = rs.permutation(np.flatnonzero(labels == label))
         held_parts.append(members[: min(int(round(fraction * len(members))), len(members) - 1)])
     held_out = np.sort(np.concatenate(held_parts))
+    if len(held_out) == 0:  # every class too small to give one up: a plain split
+        return split_indices(n, fraction, None, rs)
     return np.setdiff1d(np.arange(n), held_out), held_out
 
 
@@ -276,8 +193,14 @@ class Dataset:
     def describe(self) -> str:
         val = f" / {len(self.x_val)} validation" if self.x_val is not None else ""
         test = f" / {len(self.x_test)} test" if self.x_test is not None else ""
-        return (f"{self.source['name']}: {len(self.x_train)} train{val}{test} rows, "
-                f"{len(self.preprocessor.features)} features, task {self.task}")
+        dropped = self.source.get("dropped_rows", 0) + self.source.get("dropped_test_rows", 0)
+        dropped = f" ({dropped} rows without a target value dropped)" if dropped else ""
+        if self.source.get("identifiers"):
+            names = ", ".join(self.source["identifiers"])
+            dropped += f" (left out {names}: every value differs, an identifier; --categorical to use it)"
+        return (f"{self.source['name']}: {len(self.x_train)} train{val}{test} rows{dropped}, "
+                f"{len(self.preprocessor.features)} features, task {self.task}"
+                + (f" ({self.source['task_note']})" if self.source.get("task_note") else ""))
 
 
 def load_dataset(config: Config) -> Dataset:
@@ -293,7 +216,11 @@ def load_dataset(config: Config) -> Dataset:
     else:
         train, y_train, test, y_test, source = _read_files(data, config.seed, config.model.task)
     task = infer_task(y_train, config.model.task)
-    return build_dataset(config, train, y_train, test, y_test, source, TargetEncoder.fit(y_train, task))
+    note = task_note(y_train, config.model.task, task) if data.path is not None else ""
+    if note:
+        source["task_note"] = note
+    target = TargetEncoder.fit(y_train, task, standardise=data.scale_target)
+    return build_dataset(config, train, y_train, test, y_test, source, target)
 
 
 def build_dataset(config: Config, train: Table | np.ndarray, y_train: np.ndarray, test: Table | None,
@@ -329,7 +256,8 @@ def build_dataset(config: Config, train: Table | np.ndarray, y_train: np.ndarray
     if is_matrix:  # named column views, no copy
         names = feature_names or [f"x{i}" for i in range(train.shape[1])]
         columns = {name: train[:, i] for i, name in enumerate(names)}
-    preprocessor = Preprocessor.fit(columns, data.scale, data.unknown_categories, data.input_features)
+    preprocessor = Preprocessor.fit(columns, data.scale, data.unknown_categories, data.input_features,
+                                    impute=data.impute)
     if target.task == "regression":  # the targets are squared in the loss, in the model's precision
         for split, values in (("training", y_train), ("test", y_test), ("validation", y_val)):
             if values is not None:
@@ -350,23 +278,75 @@ def _take(rows: Table | np.ndarray, index: np.ndarray) -> Table | np.ndarray:
 
 
 def _read_files(data: DataConfig, seed: int, task: str):
-    table = read_table(data.path)
     target_name = data.target or "y"
-    features, y = select_columns(table, target_name, data.features, data.path)
+    features, y = _read_file(data, data.path, target_name, data.features)
     source = {"name": Path(data.path).name, "path": str(data.path), "target": target_name,
               "sha256": file_digest(data.path)}
+    if not data.features:
+        header = read_header(data.path, data.encoding)
+        left_out = [name for name in header if name not in features and name != target_name
+                    and name not in (data.drop or ())]
+        if left_out:
+            source["identifiers"] = left_out
+    features, y, source["dropped_rows"] = drop_missing_target(features, y, data.path, target_name)
     if data.test_path:
-        test_features, y_test = select_columns(read_table(data.test_path), target_name, list(features),
-                                               data.test_path)
+        test_features, y_test = _read_file(data, data.test_path, target_name, list(features))
+        test_features, y_test, source["dropped_test_rows"] = drop_missing_target(
+            test_features, y_test, data.test_path, target_name)
         source["test_path"] = str(data.test_path)
         return features, y, test_features, y_test, source
-    stratify = None if task == "regression" or (task == "auto" and y.dtype.kind == "f") else y
+    stratify = None if infer_task(y, task) == "regression" else y
     keep, held = split_indices(len(y), data.test_fraction, stratify, np.random.RandomState([seed, 1]))
     if len(held) == 0 or len(keep) == 0:
         raise DataError(f"{data.path}: {len(y)} rows are too few to split off a test set "
                         f"(test_fraction {data.test_fraction}); add rows or give a test file")
     return ({k: v[keep] for k, v in features.items()}, y[keep],
             {k: v[held] for k, v in features.items()}, y[held], source)
+
+
+def _read_file(data: DataConfig, path: str, target: str, features: list[str] | None):
+    """Read one data file with the column options of ``data``, checking every named column exists."""
+    table = read_table(path, encoding=data.encoding, text_columns=data.categorical or (),
+                       numeric_columns=data.numeric or ())
+    for option in ("categorical", "numeric", "drop"):
+        unknown = [name for name in getattr(data, option) or () if name not in table]
+        if unknown:
+            raise DataError(f"{path}: --{option} names no column {', '.join(unknown)}; "
+                            f"columns are {', '.join(table)}")
+    if target in (data.drop or ()):
+        raise DataError(f"--drop names the target column '{target}'; choose another --target or keep it")
+    names = features or [name for name in table if name != target and name not in (data.drop or ())
+                          and not (name not in (data.categorical or ()) and is_identifier(table[name]))]
+    return select_columns(table, target, names, path)
+
+
+def is_identifier(column: np.ndarray) -> bool:
+    """A text column whose every value differs (a name, an ID) teaches nothing and no new row's value
+    was seen in training: left out of the default features (``--categorical`` keeps it)."""
+    return column.dtype.kind == "O" and len(column) > 20 and len(set(column.tolist())) == len(column)
+
+
+def drop_missing_target(features: Table, y: np.ndarray, path: Any, target: str):
+    """Rows whose target is missing cannot be learnt from: drop them (the count is reported)."""
+    missing = is_missing(y)
+    if not missing.any():
+        return features, y, 0
+    if missing.all():
+        raise DataError(f"{path}: the target column '{target}' has no values")
+    keep = ~missing
+    y = y[keep]
+    if y.dtype.kind == "f" and np.all(np.mod(y, 1) == 0) and np.abs(y).max() < 2**53:
+        y = y.astype(np.int64)  # integer labels read as float only because some were missing
+    return {k: v[keep] for k, v in features.items()}, y, int(missing.sum())
+
+
+def read_input(path: str | Path, preprocessor: Preprocessor, *, encoding: str = "utf-8") -> Table:
+    """Read rows to predict or score: the model's text features as text (``01234`` stays a category),
+    its numeric features checked to hold numbers, other columns as they come."""
+    kinds = {feature["name"]: feature["kind"] for feature in preprocessor.features}
+    return read_table(path, encoding=encoding,
+                      text_columns=[name for name, kind in kinds.items() if kind == "categorical"],
+                      numeric_columns=[name for name, kind in kinds.items() if kind == "numeric"])
 
 
 def select_columns(table: Table, target: str | None, features: list[str] | None, path: Any):
@@ -377,6 +357,9 @@ def select_columns(table: Table, target: str | None, features: list[str] | None,
     missing = [name for name in names if name not in table]
     if missing:
         raise DataError(f"{path}: no column(s) {', '.join(missing)}; columns are {', '.join(table)}")
+    repeated = sorted({name for name in names if names.count(name) > 1})
+    if repeated:
+        raise DataError(f"the feature list names {', '.join(repeated)} more than once; name each column once")
     if not names:
         raise DataError(f"{path}: no feature columns besides the target '{target}'")
     return {name: table[name] for name in names}, (table[target] if target is not None else None)

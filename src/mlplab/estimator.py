@@ -11,6 +11,7 @@ from __future__ import annotations
 import copy
 import json
 import numbers
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +20,8 @@ import torch
 
 try:
     from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin
-    from sklearn.utils import check_random_state
+    from sklearn.exceptions import ConvergenceWarning
+    from sklearn.utils import check_random_state, column_or_1d
     from sklearn.utils.class_weight import compute_sample_weight
     from sklearn.utils.multiclass import check_classification_targets
     from sklearn.utils.validation import _check_sample_weight, check_is_fitted, validate_data
@@ -29,81 +31,105 @@ except ImportError as error:  # pragma: no cover - depends on the environment
 from .checkpoint import load_checkpoint, save_checkpoint
 from .config import Config, ConfigError, MlplabError
 from .data import build_dataset
+from .estimator_params import (
+    _ATTRIBUTES_DOC,
+    _PARAMETERS_DOC,
+    ACTIVATION_NAMES,
+    FIXED,
+    PARAMETERS,
+    _Converged,
+    _has_text_columns,
+    _is_number,
+    _params_from_config,
+    _params_from_saved,
+    _plain,
+)
 from .inference import TrainedModel, load
-from .preprocess import TargetEncoder
+from .preprocess import TargetEncoder, as_table
 from .run import fit_dataset, new_training_state
 
 __all__ = ["NeuralNetClassifier", "NeuralNetRegressor"]
 
-# estimator parameter -> config key: the config's rules validate every parameter (one set of rules for
-# the CLI, TOML files and the estimators), and an error names the parameter, not the config key.
-PARAMETERS = {
-    "hidden_sizes": "model.hidden_sizes",
-    "activation": "model.activation",
-    "dropout": "model.dropout",
-    "optimizer": "training.optimizer",
-    "learning_rate": "training.learning_rate",
-    "momentum": "training.momentum",
-    "weight_decay": "training.weight_decay",
-    "epochs": "training.epochs",
-    "batch_size": "training.batch_size",
-    "early_stopping": "training.early_stopping",
-    "patience": "training.patience",
-    "validation_fraction": "data.val_fraction",
-    "device": "training.device",
-    "dtype": "model.dtype",
-}
-
-
 class _NeuralNet(BaseEstimator):
     _task_kind = "classification"
 
-    def __init__(self, hidden_sizes=(100,), activation="relu", optimizer="adam", learning_rate=0.001, epochs=200,
-                 batch_size="auto", momentum=0.9, weight_decay=0.0, dropout=0.0, early_stopping=False,
-                 validation_fraction=0.1, patience=10, random_state=None, device="cpu", dtype="auto",
-                 verbose=False, warm_start=False):
-        self.hidden_sizes = hidden_sizes
+    def __init__(self, hidden_layer_sizes=(100,), activation="relu", *, solver="adam", alpha=0.0001,
+                 batch_size="auto", learning_rate="constant", learning_rate_init=0.001, power_t=0.5, max_iter=200,
+                 shuffle=True, random_state=None, tol=1e-4, verbose=False, warm_start=False, momentum=0.9,
+                 nesterovs_momentum=True, early_stopping=False, validation_fraction=0.1, beta_1=0.9, beta_2=0.999,
+                 epsilon=1e-8, n_iter_no_change=10, max_fun=15000, dropout=0.0, scale="standard", device="cpu",
+                 dtype="auto", callbacks=None):
+        self.hidden_layer_sizes = hidden_layer_sizes
         self.activation = activation
-        self.optimizer = optimizer
-        self.learning_rate = learning_rate
-        self.epochs = epochs
+        self.solver = solver
+        self.alpha = alpha
         self.batch_size = batch_size
-        self.momentum = momentum
-        self.weight_decay = weight_decay
-        self.dropout = dropout
-        self.early_stopping = early_stopping
-        self.validation_fraction = validation_fraction
-        self.patience = patience
+        self.learning_rate = learning_rate
+        self.learning_rate_init = learning_rate_init
+        self.power_t = power_t
+        self.max_iter = max_iter
+        self.shuffle = shuffle
         self.random_state = random_state
-        self.device = device
-        self.dtype = dtype
+        self.tol = tol
         self.verbose = verbose
         self.warm_start = warm_start
+        self.momentum = momentum
+        self.nesterovs_momentum = nesterovs_momentum
+        self.early_stopping = early_stopping
+        self.validation_fraction = validation_fraction
+        self.beta_1 = beta_1
+        self.beta_2 = beta_2
+        self.epsilon = epsilon
+        self.n_iter_no_change = n_iter_no_change
+        self.max_fun = max_fun
+        self.dropout = dropout
+        self.scale = scale
+        self.device = device
+        self.dtype = dtype
+        self.callbacks = callbacks
 
     # --- validation: parameters -> a Config -------------------------------------------------------------
 
     def _config(self, n_rows: int, *, partial: bool = False, input_dtype: Any = np.float64) -> Config:
+        for name, value in FIXED.items():
+            if getattr(self, name) != value:
+                raise ValueError(f"The '{name}' parameter of {type(self).__name__} is accepted for scikit-learn "
+                                 f"compatibility only at {value!r}; got {getattr(self, name)!r}.")
+        if self.solver == "lbfgs":
+            raise ValueError(f"The 'solver' parameter of {type(self).__name__}: 'lbfgs' is not available (mlplab "
+                             "trains by gradient steps); use 'adam' or 'sgd'.")
         config = Config()
-        hidden = self.hidden_sizes
+        hidden = self.hidden_layer_sizes
         hidden = [hidden] if isinstance(hidden, numbers.Integral) else hidden
         values = {name: getattr(self, name) for name in PARAMETERS}
         if values["dtype"] == "auto":  # compute in the input's precision: float32 stays float32 (no copy)
             values["dtype"] = "float32" if np.dtype(input_dtype) == np.float32 else "float64"
-        values["hidden_sizes"] = list(hidden) if isinstance(hidden, (list, tuple, np.ndarray)) else hidden
-        if values["batch_size"] == "auto":
-            values["batch_size"] = min(200, n_rows)
-        if values["optimizer"] not in ("sgd", "rmsprop"):
+        values["hidden_layer_sizes"] = list(hidden) if isinstance(hidden, (list, tuple, np.ndarray)) else hidden
+        values["activation"] = ACTIVATION_NAMES.get(self.activation, self.activation)
+        batch = min(200, n_rows) if self.batch_size == "auto" else self.batch_size
+        if isinstance(batch, numbers.Integral) and not isinstance(batch, bool):
+            batch = min(int(batch), n_rows) if batch >= 1 else int(batch)  # scikit-learn clips a batch larger
+            # than the data; one below 1 is refused by the config's check, naming the parameter
+        values["batch_size"] = batch
+        if _is_number(self.alpha) and self.alpha >= 0 and isinstance(batch, int) and batch >= 1:
+            values["alpha"] = self.alpha / batch  # the penalty's gradient, alpha * W / batch_size, as decay
+        if values["solver"] not in ("sgd", "rmsprop"):
             values["momentum"] = 0.0  # only sgd and rmsprop use it
+        if values["solver"] != "sgd" or not values["momentum"]:
+            values["nesterovs_momentum"] = False
         if not self.early_stopping or partial:
             values["validation_fraction"], values["early_stopping"] = 0.0, False
         for name, key in PARAMETERS.items():
             config.set(key, values[name])
+        config.data.scale_target = self._task_kind == "regression"
         config.seed = self._seed()
         try:
             config.validate()
         except ConfigError as error:
             name = next((name for name, key in PARAMETERS.items() if key == error.key), error.key)
             raise ValueError(f"The '{name}' parameter of {type(self).__name__} {error.problem}.") from None
+        if not _is_number(self.tol) or self.tol < 0:
+            raise ValueError(f"The 'tol' parameter of {type(self).__name__} must be a number >= 0, got {self.tol!r}.")
         config.training.log_every = max(1, config.training.epochs // 10)
         return config
 
@@ -120,12 +146,18 @@ class _NeuralNet(BaseEstimator):
         return self._fit(X, y, sample_weight, continuing=self.warm_start and hasattr(self, "model_"))
 
     def _fit(self, X, y, sample_weight, *, continuing: bool, partial: bool = False, classes=None):
-        X, y = validate_data(self, X, y, reset=not continuing, dtype=[np.float64, np.float32],
-                             y_numeric=self._task_kind == "regression")
+        if _has_text_columns(X):  # a DataFrame with text: the library's own one-hot encoding, as the CLI
+            X, y = validate_data(self, X, y, reset=not continuing, skip_check_array=True)
+            y = column_or_1d(np.asarray(y), warn=True)
+            rows = as_table(X, [str(name) for name in X.columns])
+        else:
+            X, y = validate_data(self, X, y, reset=not continuing, dtype=[np.float64, np.float32],
+                                 y_numeric=self._task_kind == "regression")
+            rows = X
         target = self._target_encoder(y, continuing, classes)
         weight = self._row_weights(X, y, sample_weight)
         # a model keeps the precision it was first fitted in
-        input_dtype = X.dtype
+        input_dtype = getattr(X, "dtype", np.float64)  # a DataFrame with text columns: float64
         if continuing:
             input_dtype = str(next(self.model_.module.parameters()).dtype).removeprefix("torch.")
         config = self._config(len(X), partial=partial, input_dtype=input_dtype)
@@ -134,20 +166,30 @@ class _NeuralNet(BaseEstimator):
         config.training.epochs = done + (1 if partial else config.training.epochs)
         names = [str(name) for name in getattr(self, "feature_names_in_", [])] or [
             f"x{i}" for i in range(X.shape[1])]
-        dataset = build_dataset(config, X, y, None, None, {"name": "arrays", "target": "y"}, target, weight,
+        dataset = build_dataset(config, rows, y, None, None, {"name": "arrays", "target": "y"}, target, weight,
                                 feature_names=names)
+        callbacks = list(self.callbacks or [])
+        converged = None if config.training.early_stopping or partial else _Converged(self.tol, self.n_iter_no_change)
         with torch.random.fork_rng(devices=[]):  # leave the caller's global torch RNG as it was
             if state is not None:
                 torch.manual_seed(config.seed + done)
-            run, state = fit_dataset(config, dataset, state=state, verbose=bool(self.verbose))
+            run, state = fit_dataset(config, dataset, state=state, verbose=bool(self.verbose),
+                                     callbacks=[converged, *callbacks] if converged else callbacks)
         self.model_, self._state = run.model, state
         self.model_.meta["estimator"] = {"class": type(self).__name__, "params": self._json_params()}
         self._set_history(run.history)
+        self.n_iter_ = state.epoch - done  # as scikit-learn: the epochs of this call; loss_curve_ keeps them all
+        self.t_ = len(self.loss_curve_) * len(dataset.x_train)
+        if converged is not None and state.stop_reason is None and not partial:
+            warnings.warn(f"{type(self).__name__}: maximum iterations ({self.max_iter}) reached and the "
+                          "optimization hasn't converged yet.", ConvergenceWarning, stacklevel=3)
         return self
 
     def _target_encoder(self, y, continuing: bool, classes) -> TargetEncoder:
         if self._task_kind == "regression":
-            return TargetEncoder("regression")
+            if not continuing or getattr(self, "_target_scaling", None) is None:
+                self._target_scaling = TargetEncoder.fit(np.asarray(y, dtype=np.float64), "regression", True).scaling
+            return TargetEncoder("regression", scaling=self._target_scaling)
         check_classification_targets(y)
         seen = np.unique(y)
         if continuing:
@@ -180,7 +222,7 @@ class _NeuralNet(BaseEstimator):
         if getattr(self, "_state", None) is not None:
             return self._state
         state = new_training_state(self.model_.module, self._config(1))
-        state.epoch, state.history = self.n_iter_, list(self.history_)
+        state.epoch, state.history = len(self.history_), list(self.history_)
         return state
 
     def _set_history(self, history: list[dict[str, Any]]) -> None:
@@ -191,18 +233,53 @@ class _NeuralNet(BaseEstimator):
         scores = [record[headline] for record in history if headline in record]
         self.validation_scores_ = scores if scores else None
         self.best_validation_score_ = max(scores) if scores else None
+        self.best_loss_ = None if scores or not self.loss_curve_ else min(self.loss_curve_)
+
+    # --- scikit-learn's fitted attributes, read from the network ---------------------------------------------
+
+    def _linears(self) -> list[torch.nn.Linear]:
+        if not hasattr(self, "model_"):
+            raise AttributeError("this estimator is not fitted yet; call fit first")
+        return [layer for layer in self.model_.module.modules() if isinstance(layer, torch.nn.Linear)]
+
+    @property
+    def coefs_(self) -> list[np.ndarray]:
+        """Each layer's weights, shape (n_in, n_out): views of the network's tensors on the CPU."""
+        return [layer.weight.detach().cpu().numpy().T for layer in self._linears()]
+
+    @property
+    def intercepts_(self) -> list[np.ndarray]:
+        """Each layer's biases, shape (n_out,): views of the network's tensors on the CPU."""
+        return [layer.bias.detach().cpu().numpy() for layer in self._linears()]
+
+    @property
+    def n_layers_(self) -> int:
+        return len(self._linears()) + 1
+
+    @property
+    def n_outputs_(self) -> int:
+        return self._linears()[-1].out_features
+
+    @property
+    def out_activation_(self) -> str:
+        self._linears()
+        return {"binary": "logistic", "multiclass": "softmax"}.get(self.model_.task, "identity")
 
     # --- using it ------------------------------------------------------------------------------------------
 
-    def _checked(self, X) -> np.ndarray:
+    def _checked(self, X):
         check_is_fitted(self, "model_")
+        if _has_text_columns(X) or not self.model_.preprocessor.all_numeric:
+            validate_data(self, X, reset=False, skip_check_array=True)
+            return X  # the model's preprocessing reads the DataFrame's columns by name
         return validate_data(self, X, reset=False, dtype=[np.float64, np.float32])
 
     # --- persistence without pickle --------------------------------------------------------------------
 
     def _json_params(self) -> dict[str, Any]:
         params = self.get_params()
-        params["hidden_sizes"] = list(np.atleast_1d(params["hidden_sizes"]).tolist())
+        params["hidden_layer_sizes"] = list(np.atleast_1d(params["hidden_layer_sizes"]).tolist())
+        params["callbacks"] = None  # code, not data: a loaded estimator has none
         if not isinstance(params["random_state"], (int, type(None))):
             params["random_state"] = None
         if isinstance(params.get("class_weight"), dict):
@@ -225,10 +302,6 @@ class _NeuralNet(BaseEstimator):
             raise ValueError(f"{path} holds a {meta.get('task')} model; load it with "
                              f"{'NeuralNetRegressor' if is_regression else 'NeuralNetClassifier'}")
         model = load(path)
-        if any(feature["kind"] != "numeric" for feature in model.preprocessor.features) or \
-                model.preprocessor.scale != "none":
-            raise ValueError(f"{path} was trained with categorical features or scaling, which an estimator "
-                             "does not apply; use mlplab.load(path) instead")
         saved = meta.get("estimator", {}).get("params")
         estimator = cls(**_params_from_saved(saved, cls)) if saved else cls(**_params_from_config(meta["config"]))
         estimator.model_ = model
@@ -254,55 +327,48 @@ class _NeuralNet(BaseEstimator):
         return state
 
 
-def _plain(value: Any) -> Any:
-    return value.item() if isinstance(value, np.generic) else value
-
-
-def _params_from_saved(saved: dict[str, Any], cls) -> dict[str, Any]:
-    params = {key: value for key, value in saved.items() if key in cls().get_params()}
-    params["hidden_sizes"] = tuple(params.get("hidden_sizes", (100,)))
-    if isinstance(params.get("class_weight"), list):
-        params["class_weight"] = {key: value for key, value in params["class_weight"]}
-    return params
-
-
-def _params_from_config(config: dict[str, Any]) -> dict[str, Any]:
-    """Estimator parameters that reproduce a CLI run's settings."""
-    training, model, data = config["training"], config["model"], config["data"]
-    return {"hidden_sizes": tuple(model["hidden_sizes"]), "activation": model["activation"],
-            "dropout": model["dropout"], "optimizer": training["optimizer"],
-            "learning_rate": training["learning_rate"], "epochs": training["epochs"],
-            "batch_size": training.get("batch_size") or "auto", "momentum": training["momentum"],
-            "weight_decay": training["weight_decay"], "early_stopping": training["early_stopping"],
-            "validation_fraction": data["val_fraction"] or 0.1, "patience": training["patience"],
-            "random_state": config["seed"], "device": training["device"], "dtype": model.get("dtype", "float32")}
-
-
 class NeuralNetClassifier(ClassifierMixin, _NeuralNet):
     """A multi-layer perceptron classifier with the scikit-learn API, trained by mlplab.
 
-    Binary problems use one sigmoid output and binary cross-entropy, more classes a softmax output and
-    cross-entropy. ``class_weight`` (a dict or "balanced") and ``sample_weight`` weight the loss.
+    A drop-in for :class:`sklearn.neural_network.MLPClassifier`: the same parameter names with the same
+    meanings and defaults, the same fitted attributes; mlplab's extras are further parameters. Binary
+    problems use one sigmoid output and binary cross-entropy, more classes a softmax output and
+    cross-entropy. ``class_weight`` (a dict or "balanced") and ``sample_weight`` weight the loss. A
+    pandas DataFrame with text columns trains directly (one-hot encoded by mlplab, missing values imputed).
+{parameters}    class_weight : dict, "balanced" or None, default=None
+        mlplab extra: weights of the classes in the loss, as in scikit-learn's other classifiers.
+{attributes}    classes_ : ndarray
+        The class labels.
 
     Examples
     --------
     >>> from sklearn.datasets import load_iris
     >>> from mlplab import NeuralNetClassifier
     >>> X, y = load_iris(return_X_y=True)
-    >>> clf = NeuralNetClassifier(hidden_sizes=(16,), learning_rate=0.01, epochs=100, random_state=0).fit(X, y)
+    >>> clf = NeuralNetClassifier(hidden_layer_sizes=(16,), learning_rate_init=0.01, max_iter=100,
+    ...                           random_state=0).fit(X, y)
     >>> clf.score(X, y) > 0.95
     True
     >>> clf.predict_proba(X[:1]).shape
     (1, 3)
+    >>> [w.shape for w in clf.coefs_]
+    [(4, 16), (16, 3)]
     """
 
-    def __init__(self, hidden_sizes=(100,), activation="relu", optimizer="adam", learning_rate=0.001, epochs=200,
-                 batch_size="auto", momentum=0.9, weight_decay=0.0, dropout=0.0, early_stopping=False,
-                 validation_fraction=0.1, patience=10, random_state=None, device="cpu", dtype="auto",
-                 verbose=False, warm_start=False, class_weight=None):
-        super().__init__(hidden_sizes, activation, optimizer, learning_rate, epochs, batch_size, momentum,
-                         weight_decay, dropout, early_stopping, validation_fraction, patience, random_state,
-                         device, dtype, verbose, warm_start)
+    def __init__(self, hidden_layer_sizes=(100,), activation="relu", *, solver="adam", alpha=0.0001,
+                 batch_size="auto", learning_rate="constant", learning_rate_init=0.001, power_t=0.5, max_iter=200,
+                 shuffle=True, random_state=None, tol=1e-4, verbose=False, warm_start=False, momentum=0.9,
+                 nesterovs_momentum=True, early_stopping=False, validation_fraction=0.1, beta_1=0.9, beta_2=0.999,
+                 epsilon=1e-8, n_iter_no_change=10, max_fun=15000, dropout=0.0, scale="standard", device="cpu",
+                 dtype="auto", callbacks=None, class_weight=None):
+        super().__init__(
+            hidden_layer_sizes, activation, solver=solver, alpha=alpha, batch_size=batch_size,
+            learning_rate=learning_rate, learning_rate_init=learning_rate_init, power_t=power_t, max_iter=max_iter,
+            shuffle=shuffle, random_state=random_state, tol=tol, verbose=verbose, warm_start=warm_start,
+            momentum=momentum, nesterovs_momentum=nesterovs_momentum, early_stopping=early_stopping,
+            validation_fraction=validation_fraction, beta_1=beta_1, beta_2=beta_2, epsilon=epsilon,
+            n_iter_no_change=n_iter_no_change, max_fun=max_fun, dropout=dropout, scale=scale, device=device,
+            dtype=dtype, callbacks=callbacks)
         self.class_weight = class_weight
 
     def partial_fit(self, X, y, classes=None, sample_weight=None):
@@ -330,13 +396,17 @@ class NeuralNetClassifier(ClassifierMixin, _NeuralNet):
 class NeuralNetRegressor(RegressorMixin, _NeuralNet):
     """A multi-layer perceptron regressor (linear output, mean squared error) with the scikit-learn API.
 
+    A drop-in for :class:`sklearn.neural_network.MLPRegressor` (same parameter names, meanings, defaults
+    and fitted attributes). The target is standardised for training and predictions come back in its
+    units, so a target in the thousands needs no scaling by hand.
+{parameters}{attributes}
     Examples
     --------
     >>> import numpy as np
     >>> from mlplab import NeuralNetRegressor
     >>> X = np.linspace(-1, 1, 200).reshape(-1, 1)
-    >>> reg = NeuralNetRegressor(hidden_sizes=(32,), learning_rate=0.01, epochs=300, random_state=0)
-    >>> reg.fit(X, X[:, 0] ** 2).score(X, X[:, 0] ** 2) > 0.95
+    >>> reg = NeuralNetRegressor(hidden_layer_sizes=(32,), learning_rate_init=0.01, max_iter=300, random_state=0)
+    >>> reg.fit(X, 1000 * X[:, 0] ** 2).score(X, 1000 * X[:, 0] ** 2) > 0.95
     True
     """
 
@@ -361,3 +431,8 @@ def _saved_history(path, saved: dict[str, Any]) -> list[dict[str, Any]]:
         return read_history(Path(path), saved)
     except MlplabError:  # a checkpoint moved away from its run folder: the weights still load
         return []
+
+
+for _estimator in (NeuralNetClassifier, NeuralNetRegressor):  # one copy of the shared numpydoc sections
+    _estimator.__doc__ = _estimator.__doc__.replace("{parameters}", _PARAMETERS_DOC).replace(
+        "{attributes}", _ATTRIBUTES_DOC)

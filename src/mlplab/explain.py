@@ -84,7 +84,9 @@ def _float64(tensor: torch.Tensor) -> np.ndarray:
 def _target(model: Any, label: Any) -> np.ndarray:
     if model.task == "regression":
         try:
-            return np.array([float(label)])
+            value = float(label)
+            scaling = model.meta.get("target_scaling")  # the network learned the standardised target
+            return np.array([value if not scaling else (value - scaling[0]) / scaling[1]])
         except (TypeError, ValueError):
             raise MlplabError(f"--label must be a number for a regression model, got {label!r}") from None
     matches = [i for i, known in enumerate(model.classes) if str(known) == str(label)]

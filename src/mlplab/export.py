@@ -202,6 +202,8 @@ class _Pipeline:
                 self.register_buffer("offset", torch.tensor(preprocessor.offset, dtype=dtype))
                 self.register_buffer("divisor", torch.tensor(preprocessor.divisor, dtype=dtype))
                 self.task = model.task
+                scaling = model.meta.get("target_scaling") or [0.0, 1.0]  # regression: back to the target's units
+                self.register_buffer("target_scaling", torch.tensor(scaling, dtype=dtype))
 
             def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
                 columns = x.to(self.offset.dtype)[:, self.source]
@@ -212,7 +214,7 @@ class _Pipeline:
                     return logits, torch.cat([1.0 - positive, positive], dim=1)
                 if self.task == "multiclass":
                     return logits, torch.softmax(logits, dim=1)
-                return logits, logits[:, 0]
+                return logits, logits[:, 0] * self.target_scaling[1] + self.target_scaling[0]
 
         return Pipeline().eval()
 

@@ -10,9 +10,9 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from .config import Config, load_config
+from .config import Config, ConfigError, read_config_values
 
-__all__ = ["FLAG_OF_KEY", "TRAIN_FLAGS", "config_from_args"]
+__all__ = ["FLAG_OF_KEY", "LIST_KEYS", "TRAIN_FLAGS", "config_from_args"]
 
 # flag, config key, type, help.
 TRAIN_FLAGS: list[tuple[str, str, Any, str]] = [
@@ -31,7 +31,15 @@ TRAIN_FLAGS: list[tuple[str, str, Any, str]] = [
      "the network's inputs from the feature columns, comma-separated: NAME, NAME^2, NAME*NAME, sin(NAME); "
      "e.g. 'x1,x2,x1^2,x2^2,x1*x2,sin(x1),sin(x2)' (default: the columns as they are)"),
     ("--scale", "data.scale", str, "feature scaling, fitted on the training rows"),
+    ("--scale-target", "data.scale_target", bool, "regression: train on the standardised target, predict in its "
+                                                  "units"),
     ("--unknown-categories", "data.unknown_categories", str, "a category unseen in training: error, or all-zero"),
+    ("--impute", "data.impute", str, "missing feature values: median, mean, or none to refuse them (text gets a "
+                                     "'(missing)' category)"),
+    ("--categorical", "data.categorical", str, "comma-separated columns read as text (one-hot) even if numbers"),
+    ("--numeric", "data.numeric", str, "comma-separated columns that must hold numbers (a stray word is an error)"),
+    ("--drop", "data.drop", str, "comma-separated columns left out of the features (IDs, free text)"),
+    ("--encoding", "data.encoding", str, "text encoding of CSV files, e.g. latin-1 or cp1252"),
     ("--hidden", "model.hidden_sizes", int, "hidden layer sizes, e.g. --hidden 64 64 32"),
     ("--activation", "model.activation", str, "hidden activation"),
     ("--dropout", "model.dropout", float, "dropout after each hidden layer"),
@@ -63,13 +71,24 @@ TRAIN_FLAGS: list[tuple[str, str, Any, str]] = [
 FLAG_OF_KEY = {key: flag for flag, key, _, _ in TRAIN_FLAGS}
 
 
+LIST_KEYS = ("data.features", "data.input_features", "data.categorical", "data.numeric", "data.drop")
+
+
 def config_from_args(args: argparse.Namespace) -> Config:
-    """The --config file (or the defaults), then every flag given on top, validated."""
-    config = load_config(args.config) if args.config else Config()
+    """The --config file (or the defaults), then every flag given on top, validated. Both go through
+    :meth:`Config.from_dict` together, so a data file's defaults fill only what neither set."""
+    values = read_config_values(args.config) if args.config else {}
     for _, key, _, _ in TRAIN_FLAGS:
         value = getattr(args, key)
         if value is not None:
-            if key in ("data.features", "data.input_features"):
+            if key in LIST_KEYS:
                 value = [name.strip() for name in value.split(",") if name.strip()]
-            config.set(key, value)
-    return config.validate()
+            section, _, name = key.rpartition(".")
+            if section:
+                table = values.setdefault(section, {})
+                if not isinstance(table, dict):
+                    raise ConfigError(section, f"must be a table of settings, got {table!r}")
+                table[name] = value
+            else:
+                values[name] = value
+    return Config.from_dict(values).validate()

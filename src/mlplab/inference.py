@@ -22,7 +22,7 @@ from .checkpoint import CheckpointError, load_checkpoint, save_checkpoint
 from .config import MlplabError
 from .metrics import predicted_indices, probabilities_from_logits
 from .model import ACTIVATIONS, MLP, build_mlp, mlp_from_state_dict
-from .preprocess import DataError, Preprocessor, as_table
+from .preprocess import DataError, Preprocessor, as_table, unscale_target
 
 __all__ = ["INFERENCE_CHUNK_ROWS", "Outputs", "TrainedModel", "feature_columns", "infer", "load",
            "model_from_state_dict"]
@@ -42,10 +42,14 @@ class Outputs:
         The last layer's outputs.
     task : str
         ``binary``, ``multiclass`` or ``regression``: which output function applies.
+    target_scaling : list of float or None
+        Regression trained on a standardised target: its ``[mean, std]``, which turns the network's
+        output back into the target's units.
     """
 
     logits: np.ndarray
     task: str
+    target_scaling: list[float] | None = None
 
     @property
     def scores(self) -> np.ndarray:
@@ -55,9 +59,9 @@ class Outputs:
 
     @cached_property
     def probabilities(self) -> np.ndarray:
-        """Binary: P(class 1), shape (n,); multiclass: softmax rows (n, k); regression: the values.
-        Computed in float64 (``metrics.probabilities_from_logits``), so rows sum to 1."""
-        return probabilities_from_logits(self.logits, self.task)
+        """Binary: P(class 1), shape (n,); multiclass: softmax rows (n, k); regression: the values, in
+        the target's units. Computed in float64 (``metrics.probabilities_from_logits``), so rows sum to 1."""
+        return unscale_target(probabilities_from_logits(self.logits, self.task), self.target_scaling)
 
     @property
     def class_probabilities(self) -> np.ndarray:
@@ -126,7 +130,9 @@ class TrainedModel:
     def outputs(self, x: Any, *, encoded: bool = False) -> Outputs:
         """The network's :class:`Outputs` for rows ``x`` (raw rows, or with ``encoded=True`` rows already
         in the network's input encoding, such as a plot's grid)."""
-        return infer(self.module, x if encoded else self.encode(x), self.task)
+        outputs = infer(self.module, x if encoded else self.encode(x), self.task)
+        outputs.target_scaling = self.meta.get("target_scaling")
+        return outputs
 
     def decision_function(self, x: Any) -> np.ndarray:
         """The network's raw outputs (logits) in float64: shape (n,) for binary and regression, (n, k)
@@ -148,7 +154,7 @@ class TrainedModel:
         """What :meth:`predict` returns, from outputs already computed (one forward pass serves both the
         probabilities and the labels)."""
         if self.task == "regression":
-            return outputs.scores
+            return outputs.probabilities  # the values, in the target's units
         return np.asarray(self.classes)[outputs.indices]
 
     def encode(self, x: Any) -> np.ndarray:

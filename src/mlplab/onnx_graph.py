@@ -146,7 +146,13 @@ def build_graph(model: TrainedModel, opset: int | None = None) -> onnx.ModelProt
     n_outputs = module.sizes[-1]
     outputs = [helper.make_tensor_value_info("logits", float_type, ["batch", n_outputs])]
     if model.task == "regression":
-        builder.node("Squeeze", ["logits", axis_one], "value", output="value")
+        scaling = model.meta.get("target_scaling")  # trained on the standardised target: back to its units
+        if scaling:
+            raw = builder.node("Squeeze", ["logits", axis_one], "raw_value")
+            scaled = builder.node("Mul", [raw, builder.constant(scaling[1], "target_std")], "scaled")
+            builder.node("Add", [scaled, builder.constant(scaling[0], "target_mean")], "value", output="value")
+        else:
+            builder.node("Squeeze", ["logits", axis_one], "value", output="value")
         outputs.append(helper.make_tensor_value_info("value", float_type, ["batch"]))
     else:
         outputs += _classification_outputs(builder, model, float_type)

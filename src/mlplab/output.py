@@ -43,7 +43,8 @@ def write_columns(path: str | None, columns: dict[str, np.ndarray]) -> None:
             header = io.StringIO()
             csv.writer(header, lineterminator="\n").writerow(list(columns))
             handle.write(header.getvalue().encode("utf-8"))
-            table = pa.table({name: pa.array(values) for name, values in columns.items()})
+            # from_pandas: NaN (a missing input value copied beside the predictions) is an empty cell
+            table = pa.table({name: pa.array(values, from_pandas=True) for name, values in columns.items()})
             special = any(pa.types.is_string(column.type) and pc.any(pc.match_substring_regex(
                 column, '[,"\r\n]')).as_py() for column in table.columns)
             options = pacsv.WriteOptions(quoting_style="needed" if special else "none", include_header=False)
@@ -65,6 +66,11 @@ def _write_with_csv_module(columns: dict[str, np.ndarray], handle: IO[bytes]) ->
     text = io.TextIOWrapper(handle, encoding="utf-8", newline="")
     writer = csv.writer(text, lineterminator="\n")
     writer.writerow(list(columns))
-    writer.writerows(zip(*(values.tolist() for values in columns.values())))
+    writer.writerows(zip(*([_cell(value) for value in values.tolist()] for values in columns.values())))
     text.flush()
     text.detach()  # leave the handle open: atomic_write closes it
+
+
+def _cell(value: object) -> object:
+    """Missing values (None, NaN) as empty cells, as pyarrow writes them."""
+    return "" if value is None or (isinstance(value, float) and value != value) else value

@@ -14,7 +14,8 @@ import numpy as np
 
 from .config import MlplabError, canonical_input_feature, parse_input_feature, shown
 
-__all__ = ["DataError", "Preprocessor", "TargetEncoder", "as_table", "derive_input_features", "infer_task"]
+__all__ = ["DataError", "Preprocessor", "TargetEncoder", "as_table", "derive_input_features", "infer_task",
+           "task_note"]
 
 Table = dict[str, np.ndarray]
 
@@ -37,8 +38,8 @@ def all_finite(values: np.ndarray) -> bool:
     return bool(np.isfinite(total)) or bool(np.all(np.isfinite(values)))
 
 
-def not_finite_error(where: str, name: str, row: int) -> DataError:
-    return DataError(f"{where}: column '{name}' has a NaN or infinite value (row {row + 1}); remove or fill it first")
+MISSING = "(missing)"  # the category a missing text value becomes; parentheses keep it apart from real labels
+IMPUTE = ("median", "mean", "none")
 
 
 def check_fits(encoded: np.ndarray, raw_columns: list[tuple[str, np.ndarray]] | None, where: str) -> None:
@@ -76,10 +77,32 @@ def check_trainable(matrix: np.ndarray, names: list[str], where: str, dtype: Any
                         "(--scale standard) or use --dtype float64")
 
 
-def check_finite(table: Table, where: str) -> None:
-    for name, column in table.items():
-        if is_numeric(column) and not all_finite(column):
-            raise not_finite_error(where, name, int(np.flatnonzero(~np.isfinite(column))[0]))
+def is_missing(column: np.ndarray) -> np.ndarray:
+    """Missing cells: NaN in a numeric column, None (or NaN) in a text one."""
+    if column.dtype.kind == "f":
+        return np.isnan(column)
+    if column.dtype.kind in "biu":
+        return np.zeros(len(column), dtype=bool)
+    return np.array([_is_gone(value) for value in column.tolist()], dtype=bool)
+
+
+def _missing_error(name: str, row: int) -> DataError:
+    return DataError(f"column '{name}' has a missing value (row {row + 1}) and this model was trained without "
+                     "imputation; fill it, or train with --impute median")
+
+
+def _fill_numeric(column: np.ndarray, name: str, fill: float | None) -> np.ndarray:
+    """``column`` with NaN replaced by ``fill``; infinities and (without a fill) NaN are refused."""
+    if all_finite(column):
+        return column
+    missing = np.isnan(column)
+    infinite = ~missing & ~np.isfinite(column)
+    if infinite.any():
+        raise DataError(f"column '{name}' has an infinite value (row {int(np.flatnonzero(infinite)[0]) + 1}); "
+                        "replace it with a finite number or leave it empty (missing)")
+    if fill is None:
+        raise _missing_error(name, int(np.flatnonzero(missing)[0]))
+    return np.where(missing, fill, column)
 
 
 def _column_scaling(column: np.ndarray, scale: str) -> tuple[float, float]:
@@ -144,6 +167,11 @@ def as_table(values: Any, feature_names: list[str]) -> Table:
     return {name: _as_column(column) for name, column in table.items()}
 
 
+def _is_gone(value: Any) -> bool:
+    """None, NaN, pandas' NA: how a missing cell arrives from Python, NumPy or a DataFrame."""
+    return value is None or (isinstance(value, float) and value != value) or type(value).__name__ == "NAType"
+
+
 def _has_text(values: Any) -> bool:
     try:
         return np.asarray(values).dtype.kind in "OUS"
@@ -154,6 +182,14 @@ def _has_text(values: Any) -> bool:
 def _as_column(column: np.ndarray) -> np.ndarray:
     if is_numeric(column):
         return column.astype(np.float64)
+    values = [None if _is_gone(value) else value for value in column.tolist()]
+    if any(value is None for value in values):  # a missing cell, in a numeric or a text column
+        present = [value for value in values if value is not None]
+        try:
+            np.asarray(present, dtype=np.float64)
+        except (TypeError, ValueError):
+            return np.array([None if v is None else str(v) for v in values], dtype=object)
+        return np.array([np.nan if v is None else v for v in values], dtype=np.float64)
     try:
         return column.astype(np.float64)
     except (TypeError, ValueError):
@@ -164,8 +200,11 @@ def _as_column(column: np.ndarray) -> np.ndarray:
 class Preprocessor:
     """Encodes raw feature columns: numeric as they are, categorical one-hot, then optional scaling.
 
-    ``features`` is a list of ``{"name", "kind", "categories"?}``; ``offset``/``divisor`` act on the
-    encoded columns (x - offset) / divisor, identity for one-hot columns and for ``scale="none"``.
+    ``features`` is a list of ``{"name", "kind", "categories"?, "fill"?}``; ``offset``/``divisor`` act on
+    the encoded columns (x - offset) / divisor, identity for one-hot columns and for ``scale="none"``.
+    Missing values (``impute`` other than ``"none"``): a numeric feature's ``fill`` (the training
+    median or mean) takes their place; in a text feature they are the category ``"(missing)"`` when
+    training had some, else an all-zero one-hot row.
     With ``input_features`` (terms such as ``x1^2``, see :func:`derive_input_features`) the network's
     inputs are computed from the raw columns ``raw_names`` first; ``features`` then describes the terms.
     """
@@ -177,6 +216,7 @@ class Preprocessor:
     unknown_categories: str = "error"
     input_features: list[str] | None = None
     raw_names: list[str] | None = None
+    impute: str = "none"  # checkpoints from before imputation existed refuse missing values
 
     @property
     def feature_names(self) -> list[str]:
@@ -205,9 +245,10 @@ class Preprocessor:
 
     @classmethod
     def fit(cls, table: Table, scale: str = "none", unknown_categories: str = "error",
-            input_features: list[str] | None = None) -> Preprocessor:
-        """Learn the columns' kinds, the categories and (``scale``) each numeric column's offset and
-        divisor, one column at a time: no encoded copy of the data is made here."""
+            input_features: list[str] | None = None, impute: str = "none") -> Preprocessor:
+        """Learn the columns' kinds, the categories, the fill for missing values (``impute``) and
+        (``scale``) each numeric column's offset and divisor, one column at a time: no encoded copy of
+        the data is made here."""
         raw_names = list(table)
         if input_features:
             input_features = [canonical_input_feature(term) for term in input_features]
@@ -217,17 +258,25 @@ class Preprocessor:
         divisor: list[float] = []
         for name, column in table.items():
             if is_numeric(column):
-                features.append({"name": name, "kind": "numeric"})
+                feature: dict[str, Any] = {"name": name, "kind": "numeric"}
+                if impute != "none":
+                    feature["fill"] = _fill_value(column, name, impute)
+                column = _fill_numeric(column, name, feature.get("fill"))
+                features.append(feature)
                 low, spread = _column_scaling(column, scale)
                 offset.append(low)
                 divisor.append(spread)
             else:
-                categories = sorted(set(column.tolist()))
+                missing = is_missing(column)
+                if missing.any() and impute == "none":
+                    raise _missing_error(name, int(np.flatnonzero(missing)[0]))
+                categories = sorted({str(v) for v in column[~missing].tolist()}
+                                    | ({MISSING} if missing.any() else set()))
                 features.append({"name": name, "kind": "categorical", "categories": categories})
                 offset += [0.0] * len(categories)  # one-hot columns stay 0/1
                 divisor += [1.0] * len(categories)
         return cls(features, scale, offset, divisor, unknown_categories, input_features or None,
-                   raw_names if input_features else None)
+                   raw_names if input_features else None, impute)
 
     @property
     def all_numeric(self) -> bool:
@@ -238,9 +287,9 @@ class Preprocessor:
         already has ``dtype`` and no scaling applies (the scikit-learn estimators' arrays)."""
         if self.input_features:
             return self.transform({name: matrix[:, i] for i, name in enumerate(self.raw_names)}, dtype, where)
-        if not all_finite(matrix):
-            row, column = np.argwhere(~np.isfinite(matrix))[0]
-            raise not_finite_error("input", self.feature_names[column], int(row))
+        if not all_finite(matrix):  # rare: impute (or refuse) column by column, on a copy
+            matrix = np.column_stack([_fill_numeric(matrix[:, i], feature["name"], feature.get("fill"))
+                                      for i, feature in enumerate(self.features)])
         with np.errstate(over="ignore", invalid="ignore"):  # reported below, as one error naming the value
             encoded = matrix.astype(dtype, copy=False)
             if self.scale != "none":
@@ -252,10 +301,8 @@ class Preprocessor:
     def transform(self, table: Table, dtype: Any = np.float32, where: str = "input") -> np.ndarray:
         """Encode a table with the training columns into a matrix of ``dtype``, written in place column
         by column (no float64 intermediate the size of the data)."""
-        if self.input_features:
-            check_finite({name: table[name] for name in self.raw_names if is_numeric(table[name])}, where)
+        if self.input_features:  # a missing raw value makes its terms missing, imputed below
             table = derive_input_features({name: table[name] for name in self.raw_names}, self.input_features)
-        check_finite({f["name"]: table[f["name"]] for f in self.features if f["kind"] == "numeric"}, where)
         n_rows = len(next(iter(table.values()))) if table else 0
         encoded = np.empty((n_rows, self.n_inputs), dtype=dtype)
         raw_columns: list[tuple[str, np.ndarray]] = []  # (name, data) for each encoded column, for messages
@@ -272,8 +319,9 @@ class Preprocessor:
             if feature["kind"] == "numeric":
                 if not is_numeric(column):
                     raise DataError(f"column '{feature['name']}' was numeric in training but holds text now")
-                encoded[:, column_index] = column
-                raw_columns.append((feature["name"], column))
+                filled = _fill_numeric(column, feature["name"], feature.get("fill"))
+                encoded[:, column_index] = filled
+                raw_columns.append((feature["name"], filled))
                 column_index += 1
             else:
                 width = len(feature["categories"])
@@ -287,8 +335,12 @@ class Preprocessor:
     def _one_hot(self, feature: dict[str, Any], column: np.ndarray) -> np.ndarray:
         categories = feature["categories"]
         index = {category: i for i, category in enumerate(categories)}
-        values = [str(v) if not isinstance(v, str) else v for v in column.tolist()]
-        unseen = sorted({v for v in values if v not in index})
+        missing = is_missing(column)
+        if missing.any() and MISSING not in index and self.impute == "none":
+            raise _missing_error(feature["name"], int(np.flatnonzero(missing)[0]))
+        values = [MISSING if gone else (v if isinstance(v, str) else str(v))
+                  for v, gone in zip(column.tolist(), missing.tolist())]
+        unseen = sorted({v for v in values if v not in index and v != MISSING})
         if unseen and self.unknown_categories == "error":
             raise DataError(f"column '{feature['name']}' has categories unseen in training: "
                             f"{', '.join(map(repr, unseen[:5]))}; known: {', '.join(map(repr, categories[:10]))} "
@@ -301,7 +353,7 @@ class Preprocessor:
 
     def to_dict(self) -> dict[str, Any]:
         values = {"features": self.features, "scale": self.scale, "offset": self.offset,
-                  "divisor": self.divisor, "unknown_categories": self.unknown_categories}
+                  "divisor": self.divisor, "unknown_categories": self.unknown_categories, "impute": self.impute}
         if self.input_features:  # older mlplab reads checkpoints without them as before
             values.update(input_features=self.input_features, raw_names=self.raw_names)
         return values
@@ -311,8 +363,27 @@ class Preprocessor:
         return cls(**values)
 
 
+def unscale_target(values: np.ndarray, scaling: list[float] | None) -> np.ndarray:
+    """Network outputs back in the target's units (``scaling`` is ``[mean, std]`` or None)."""
+    return values if scaling is None else values * scaling[1] + scaling[0]
+
+
+def _fill_value(column: np.ndarray, name: str, impute: str) -> float:
+    if column.dtype.kind != "f":
+        return float(np.median(column) if impute == "median" else column.mean())
+    present = column[~np.isnan(column)]
+    if len(present) == 0:
+        raise DataError(f"column '{name}' has no values at all; leave it out with --drop {name}")
+    return float(np.median(present) if impute == "median" else present.mean())
+
+
+MANY_CLASSES = 20  # an integer target with more distinct values than this is a quantity, not labels
+
+
 def infer_task(target: np.ndarray, requested: str = "auto") -> str:
-    """Strings, booleans and integers mean classification; floats mean regression (``requested`` wins)."""
+    """Strings, booleans and integers mean classification; floats mean regression, and so do integers
+    with many distinct values (more than 20, or more than half the rows): a count or a price is not a
+    500-class softmax (``requested`` wins; :func:`task_note` says why auto chose)."""
     if requested == "regression":
         if not is_numeric(target):
             raise DataError("the target holds text, which cannot be regressed; use task binary/multiclass "
@@ -321,6 +392,8 @@ def infer_task(target: np.ndarray, requested: str = "auto") -> str:
     if requested == "auto" and target.dtype.kind == "f":
         return "regression"
     n_classes = len(np.unique(target))
+    if requested == "auto" and target.dtype.kind in "iu" and _many(n_classes, len(target)):
+        return "regression"
     if n_classes < 2:
         raise DataError(f"the target has a single class ({shown(target[0])}); classification needs at least two")
     if requested == "binary" and n_classes != 2:
@@ -328,17 +401,40 @@ def infer_task(target: np.ndarray, requested: str = "auto") -> str:
     return "binary" if n_classes == 2 and requested != "multiclass" else "multiclass"
 
 
+def _many(n_classes: int, n_rows: int) -> bool:
+    return n_classes > MANY_CLASSES or (n_classes > 10 and n_classes > n_rows // 2)
+
+
+def task_note(target: np.ndarray, requested: str, task: str) -> str:
+    """Why ``auto`` chose ``task``, for the first lines ``train`` prints ("" when the choice is plain)."""
+    if requested != "auto":
+        return ""
+    if task == "regression" and target.dtype.kind in "iu":
+        return (f"integer target with {len(np.unique(target))} distinct values, taken as a quantity; "
+                "--task multiclass to classify")
+    if task == "regression":
+        return "numbers with decimals in the target; --task multiclass if they are labels"
+    return ""
+
+
 @dataclass
 class TargetEncoder:
-    """Class labels (ints or strings, kept as they were) <-> indices 0..k-1; identity for regression."""
+    """Class labels (ints or strings, kept as they were) <-> indices 0..k-1. For regression the
+    identity, or with ``scaling = [mean, std]`` the standardised target (Adam's default step suits a
+    target of unit scale; one in the hundreds takes thousands of epochs to reach)."""
 
     task: str
     classes: list[Any] | None = None
+    scaling: list[float] | None = None
 
     @classmethod
-    def fit(cls, target: np.ndarray, task: str) -> TargetEncoder:
+    def fit(cls, target: np.ndarray, task: str, standardise: bool = False) -> TargetEncoder:
         if task == "regression":
-            return cls(task)
+            if not standardise:
+                return cls(task)
+            values = target.astype(np.float64)
+            spread = float(values.std())
+            return cls(task, scaling=[float(values.mean()), spread if spread > 0 else 1.0])
         labels = np.unique(target).tolist()
         if all(isinstance(label, float) and label.is_integer() for label in labels):
             labels = [int(label) for label in labels]  # 0.0/1.0 read from a file are the labels 0 and 1
@@ -346,6 +442,8 @@ class TargetEncoder:
 
     def encode(self, target: np.ndarray) -> np.ndarray:
         if self.task == "regression":
+            if self.scaling is not None:
+                return ((target.astype(np.float64) - self.scaling[0]) / self.scaling[1]).astype(np.float32)
             return target.astype(np.float32)
         classes = np.asarray(self.classes)
         if classes.dtype.kind in "biuf" and target.dtype.kind in "biuf":  # numbers: a binary search each
@@ -364,5 +462,5 @@ class TargetEncoder:
 
     def decode(self, codes: np.ndarray) -> np.ndarray:
         if self.task == "regression":
-            return codes
+            return unscale_target(codes, self.scaling)
         return np.asarray(self.classes)[codes.astype(np.int64)]

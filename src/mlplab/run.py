@@ -415,6 +415,7 @@ class RunFolderWriter:
                              "dropout": self.config.model.dropout, "output": OUTPUT_FUNCTIONS[dataset.task],
                              "dtype": self.config.model.dtype},
             "preprocessor": dataset.preprocessor.to_dict(),
+            "target_scaling": dataset.target.scaling,
             "data": dataset.source,
             "config": self.config.to_dict(),
             "epoch": state.epoch,
@@ -511,6 +512,19 @@ def describe_architecture(model: MLP, task: str) -> str:
 
 
 def describe_training(config: Config) -> str:
-    training = config.training
+    """One line of the settings that shape training; the tutorial's keeps its three parts, and every
+    other setting is named only when it is on (so a data file's defaults all show)."""
+    training, data = config.training, config.data
     batch = "full batch" if training.batch_size is None else f"batch {training.batch_size}"
-    return f"{training.optimizer} lr {training.learning_rate:g}, {training.epochs} epochs, {batch}"
+    epochs = f"up to {training.epochs}" if training.early_stopping else str(training.epochs)
+    parts = [f"{training.optimizer} lr {training.learning_rate:g}", f"{epochs} epochs", batch]
+    if training.weight_decay:
+        parts.append(f"weight decay {training.weight_decay:g}")
+    if training.early_stopping:
+        parts.append(f"early stopping on {data.val_fraction:g} validation (patience {training.patience}, "
+                     "best weights kept)")
+    if data.scale != "none":
+        parts.append(f"features scaled ({data.scale})")
+    if data.scale_target:
+        parts.append("regression target standardised")
+    return ", ".join(parts)

@@ -52,13 +52,35 @@ class TrainingState:
 
 
 class Callback:
-    """Hooks called in list order. Subclasses override what they need."""
+    """Code run during training: subclass it and override the hooks you need.
 
-    def on_train_begin(self, state: TrainingState) -> None: ...
+    Pass instances to :func:`mlplab.train` (``callbacks=[...]``) or to the estimators
+    (``NeuralNetClassifier(callbacks=[...])``); they run in list order, after mlplab's own (progress,
+    early stopping). Each hook receives the :class:`TrainingState`: ``state.epoch`` (epochs done),
+    ``state.history`` (one dict per epoch: ``train_loss``, and ``val_loss``/``val_accuracy``... when
+    there is a validation split), ``state.model`` (the ``torch.nn.Module``) and ``state.optimizer``.
+    Setting ``state.stop_reason`` to a message stops training after the current epoch.
 
-    def on_epoch_end(self, state: TrainingState) -> None: ...
+    Examples
+    --------
+    >>> import mlplab
+    >>> class StopBelow(mlplab.Callback):
+    ...     def on_epoch_end(self, state):
+    ...         if state.history[-1]["train_loss"] < 0.3:
+    ...             state.stop_reason = f"train loss below 0.3 at epoch {state.epoch}"
+    >>> run = mlplab.train(mlplab.Config(), save=False, callbacks=[StopBelow()])
+    >>> len(run.history) < 2000
+    True
+    """
 
-    def on_train_end(self, state: TrainingState) -> None: ...
+    def on_train_begin(self, state: TrainingState) -> None:
+        """Before the first epoch of this call (also when resuming)."""
+
+    def on_epoch_end(self, state: TrainingState) -> None:
+        """After each epoch, once ``state.history`` holds its record."""
+
+    def on_train_end(self, state: TrainingState) -> None:
+        """After the last epoch, before the run is scored and saved."""
 
 
 def resolve_device(name: str) -> torch.device:

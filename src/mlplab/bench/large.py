@@ -76,8 +76,8 @@ def sklearn_epoch(x: np.ndarray, y: np.ndarray):
 def mlplab_epoch(x: np.ndarray, y: np.ndarray):
     from ..estimator import NeuralNetClassifier
 
-    return NeuralNetClassifier(hidden_sizes=(64, 64), batch_size=BATCH, epochs=1, learning_rate=1e-3,
-                               dtype="float32", random_state=0).fit(x, y)
+    return NeuralNetClassifier(hidden_layer_sizes=(64, 64), batch_size=BATCH, max_iter=1, learning_rate_init=1e-3,
+                               alpha=0.0, scale="none", dtype="float32", random_state=0).fit(x, y)
 
 
 def _accuracy(logits_or_probability: np.ndarray, y: np.ndarray, threshold: float) -> float:

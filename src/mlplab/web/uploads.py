@@ -16,8 +16,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 from ..config import MlplabError
 from ..data import read_table
 from ..preprocess import is_numeric
@@ -82,7 +80,7 @@ class Uploads:
                        else "needs at least three columns: a target and two features to draw")
             raise HTTPError(413 if rows > MAX_UPLOAD_ROWS else 400, f"{name!r} {problem}")
         summary = [{"name": column, "numeric": bool(is_numeric(values)),
-                    "distinct": int(len(np.unique(values)))} for column, values in table.items()]
+                    "distinct": len(set(values.tolist()))} for column, values in table.items()]
         upload = Upload(upload_id, Path(name).name, path, list(table), summary, rows)
         with self.lock:
             self.files[upload_id] = upload

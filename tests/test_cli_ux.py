@@ -13,8 +13,8 @@ def test_train_help_is_grouped_with_choices_defaults_and_examples(cli, monkeypat
     assert code == 0
     headings = [line[:-1] for line in out.splitlines() if re.fullmatch(r"[a-z]+:", line)]
     assert headings == ["options", "data", "model", "training", "run", "examples"]
-    for text in ("--optimizer {sgd,adam,adamw,rmsprop}", "--lr LR", "(default: 0.03)", "--data FILE",
-                 "--epochs N", "(default: 2000)", "--hidden N [N ...]", "--scale {none,standard,minmax}",
+    for text in ("--optimizer {sgd,adam,adamw,rmsprop}", "--lr LR", "(default: 0.03; 0.001 with --data)", "--data FILE",
+                 "--epochs N", "(default: 2000; 300 with --data)", "--early-stopping, --no-early-stopping", "--hidden N [N ...]", "--scale {none,standard,minmax}",
                  "--out DIR, --output DIR", "--checkpoint-every N", "(default: off)", "mlplab train --data"):
         assert text in out, text
     assert not re.search(r"\b[A-Z]+\.[A-Z_]+\b", out)  # no DATA.DATASET-style metavars
@@ -76,7 +76,7 @@ def test_config_toml_repeats_a_run_from_any_folder(cli, tmp_path, monkeypatch):
     assert code == 0, err
     saved = (data / "r" / "config.toml").read_text()
     assert f'path = "{data / "d.csv"}"' in saved  # absolute
-    for absent in ("dataset =", "n_train =", "momentum =", "nesterov =", "step_size =", "patience ="):
+    for absent in ("dataset =", "n_train =", "momentum =", "nesterov =", "step_size =", "gamma ="):
         assert absent not in saved, absent  # settings without effect on this run are left out
     elsewhere = tmp_path / "elsewhere"
     elsewhere.mkdir()

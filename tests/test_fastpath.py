@@ -186,9 +186,10 @@ def test_benchmarks_run_in_tiny_size(capsys):
     tasks = " ".join(row.task for row in rows)
     for phrase in ("`mlplab train` per epoch", "--optimizer adam", "`mlplab predict --input`", "Parquet",
                    "x 20 .npz", "NeuralNetClassifier.fit", "`mlplab --help`", "busy loops", "tutorial 2-5-1",
-                   "inference 1M rows"):
+                   "inference 1M rows", "read CSV"):
         assert phrase in tasks, phrase
-    assert all(row.mlplab_value > 0 for row in rows)
+    # (a 3k-row read can grow the peak RSS by nothing: memory rows may be 0 at this size)
+    assert all(row.mlplab_value > 0 for row in rows if row.unit != "MB")
     out = capsys.readouterr().out
     assert "User paths" in out and "Internal paths" in out and "loss curves differ by at most" in out
 

@@ -132,8 +132,8 @@ def test_sweep_search_finds_what_grid_search_cv_finds():
 
     X, y = load_iris(return_X_y=True)
     X = (X - X.mean(0)) / X.std(0)
-    estimator = mlplab.NeuralNetClassifier(hidden_sizes=(6,), epochs=8, batch_size=50)
-    grid = {"learning_rate": [0.003, 0.1], "weight_decay": [0.0, 0.1], "random_state": [0, 1]}
+    estimator = mlplab.NeuralNetClassifier(hidden_layer_sizes=(6,), max_iter=8, batch_size=50)
+    grid = {"learning_rate_init": [0.003, 0.1], "alpha": [0.0, 5.0], "random_state": [0, 1]}
     ours = mlplab.sweep_search(estimator, grid, X, y, cv=3)
     theirs = GridSearchCV(estimator, grid, cv=3).fit(X, y)
     assert ours.best_params_ == theirs.best_params_

@@ -48,11 +48,11 @@ def test_estimators_compute_in_the_inputs_precision(dtype):
     pytest.importorskip("sklearn")
     rs = np.random.RandomState(0)
     X, y = rs.normal(size=(60, 3)).astype(dtype), rs.randint(0, 2, 60)
-    clf = mlplab.NeuralNetClassifier(hidden_sizes=(4,), epochs=3, random_state=0).fit(X, y)
+    clf = mlplab.NeuralNetClassifier(hidden_layer_sizes=(4,), max_iter=3, random_state=0).fit(X, y)
     assert next(clf.model_.module.parameters()).dtype == getattr(torch, np.dtype(dtype).name)
     assert clf.predict_proba(X).dtype == np.float64
-    forced = mlplab.NeuralNetClassifier(hidden_sizes=(4,), epochs=3, random_state=0, dtype="float64").fit(
+    forced = mlplab.NeuralNetClassifier(hidden_layer_sizes=(4,), max_iter=3, random_state=0, dtype="float64").fit(
         X.astype(np.float32), y)
     assert next(forced.model_.module.parameters()).dtype == torch.float64
-    from_ints = mlplab.NeuralNetClassifier(hidden_sizes=(4,), epochs=3).fit(X.astype(int), y)
+    from_ints = mlplab.NeuralNetClassifier(hidden_layer_sizes=(4,), max_iter=3).fit(X.astype(int), y)
     assert from_ints.model_.module.linear_1.weight.dtype == torch.float64

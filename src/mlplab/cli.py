@@ -27,7 +27,7 @@ METAVARS = {"model.activation": "NAME", "data.input_features": "TERMS",
 TRAIN_EXAMPLES = """examples:
   mlplab train                                    # the tutorial's network, data and training
   mlplab train --dataset spiral --hidden 32 32 --optimizer adam --lr 0.01 --epochs 500
-  mlplab train --data houses.csv --target price --scale standard --val-fraction 0.2 --early-stopping
+  mlplab train --data houses.csv --target price   # a table: scaled, Adam, early stopping by default
   mlplab train --config runs/NAME/config.toml     # repeat a run (NAME as `mlplab runs` lists it)
   mlplab train --resume NAME --epochs 4000        # continue a run saved with --checkpoint-every
 """
@@ -169,7 +169,7 @@ def _add_train_parser(commands: Any) -> None:
         choices = _choices(key)
         metavar = "{" + ",".join(choices) + "}" if choices else METAVARS.get(key, "N" if kind is int else "X")
         group.add_argument(flag, dest=key, type=kind, nargs="+" if flag == "--hidden" else None, default=None,
-                           metavar=metavar, help=help_text + ("" if "(default" in help_text else _default_text(key)))
+                           metavar=metavar, help=_with_default(help_text, key))
     run = groups["run"]
     run.add_argument("--config", metavar="FILE", help="TOML config file (a run's config.toml too); flags override it")
     run.add_argument("--out", "--output", dest="out", metavar="DIR", help="run folder (default: runs/DATA-TIME)")
@@ -218,11 +218,22 @@ def _default_text(key: str) -> str:
     return f" (default: {shown}" + _file_default_text(key, "; {} with --data") + ")"
 
 
+def _with_default(help_text: str, key: str) -> str:
+    """The help with its default: the config's, or the one the help already names (``(default: full
+    batch)``), and what a data file changes of it."""
+    if "(default" not in help_text:
+        return help_text + _default_text(key)
+    return help_text[:-1] + _file_default_text(key, "; {} with --data") + ")" if help_text.endswith(")") else help_text
+
+
 def _file_default_text(key: str, template: str) -> str:
     """What a data file (--data) changes of a setting's default, in ``template``; else nothing."""
-    from .config import FILE_DATA_DEFAULTS
+    from .config import FILE_DATA_DEFAULTS, Config
 
-    if key not in FILE_DATA_DEFAULTS:
+    value = Config()
+    for part in key.split("."):
+        value = getattr(value, part)
+    if key not in FILE_DATA_DEFAULTS or FILE_DATA_DEFAULTS[key] == value:
         return ""
     value = FILE_DATA_DEFAULTS[key]
     shown = "on" if value is True else " ".join(map(str, value)) if isinstance(value, list) else str(value)

@@ -257,7 +257,7 @@ def build_dataset(config: Config, train: Table | np.ndarray, y_train: np.ndarray
         names = feature_names or [f"x{i}" for i in range(train.shape[1])]
         columns = {name: train[:, i] for i, name in enumerate(names)}
     preprocessor = Preprocessor.fit(columns, data.scale, data.unknown_categories, data.input_features,
-                                    impute=data.impute)
+                                    impute=data.impute, weight=weight)
     if target.task == "regression":  # the targets are squared in the loss, in the model's precision
         for split, values in (("training", y_train), ("test", y_test), ("validation", y_val)):
             if values is not None:

@@ -90,7 +90,8 @@ class _NeuralNet(BaseEstimator):
 
     # --- validation: parameters -> a Config -------------------------------------------------------------
 
-    def _config(self, n_rows: int, *, partial: bool = False, input_dtype: Any = np.float64) -> Config:
+    def _config(self, n_rows: int, *, partial: bool = False, input_dtype: Any = np.float64,
+                mean_weight: float = 1.0) -> Config:
         for name, value in FIXED.items():
             if getattr(self, name) != value:
                 raise ValueError(f"The '{name}' parameter of {type(self).__name__} is accepted for scikit-learn "
@@ -112,7 +113,9 @@ class _NeuralNet(BaseEstimator):
             # than the data; one below 1 is refused by the config's check, naming the parameter
         values["batch_size"] = batch
         if _is_number(self.alpha) and self.alpha >= 0 and isinstance(batch, int) and batch >= 1:
-            values["alpha"] = self.alpha / batch  # the penalty's gradient, alpha * W / batch_size, as decay
+            # the penalty's gradient as scikit-learn scales it, alpha * W / (the batch's summed sample
+            # weight), as decay: with weights, a row of weight 2 counts as that row twice
+            values["alpha"] = self.alpha / (batch * mean_weight)
         if values["solver"] not in ("sgd", "rmsprop"):
             values["momentum"] = 0.0  # only sgd and rmsprop use it
         if values["solver"] != "sgd" or not values["momentum"]:
@@ -154,13 +157,14 @@ class _NeuralNet(BaseEstimator):
             X, y = validate_data(self, X, y, reset=not continuing, dtype=[np.float64, np.float32],
                                  y_numeric=self._task_kind == "regression")
             rows = X
-        target = self._target_encoder(y, continuing, classes)
         weight = self._row_weights(X, y, sample_weight)
+        target = self._target_encoder(y, continuing, classes, weight)
         # a model keeps the precision it was first fitted in
         input_dtype = getattr(X, "dtype", np.float64)  # a DataFrame with text columns: float64
         if continuing:
             input_dtype = str(next(self.model_.module.parameters()).dtype).removeprefix("torch.")
-        config = self._config(len(X), partial=partial, input_dtype=input_dtype)
+        config = self._config(len(X), partial=partial, input_dtype=input_dtype,
+                              mean_weight=1.0 if weight is None else float(weight.mean()) or 1.0)
         state = self._training_state() if continuing else None
         done = state.epoch if state is not None else 0
         config.training.epochs = done + (1 if partial else config.training.epochs)
@@ -185,10 +189,11 @@ class _NeuralNet(BaseEstimator):
                           "optimization hasn't converged yet.", ConvergenceWarning, stacklevel=3)
         return self
 
-    def _target_encoder(self, y, continuing: bool, classes) -> TargetEncoder:
+    def _target_encoder(self, y, continuing: bool, classes, weight=None) -> TargetEncoder:
         if self._task_kind == "regression":
             if not continuing or getattr(self, "_target_scaling", None) is None:
-                self._target_scaling = TargetEncoder.fit(np.asarray(y, dtype=np.float64), "regression", True).scaling
+                self._target_scaling = TargetEncoder.fit(np.asarray(y, dtype=np.float64), "regression", True,
+                                                         weight).scaling
             return TargetEncoder("regression", scaling=self._target_scaling)
         check_classification_targets(y)
         seen = np.unique(y)

@@ -105,10 +105,15 @@ def _fill_numeric(column: np.ndarray, name: str, fill: float | None) -> np.ndarr
     return np.where(missing, fill, column)
 
 
-def _column_scaling(column: np.ndarray, scale: str) -> tuple[float, float]:
-    """(offset, divisor) so that (x - offset) / divisor is standardised or min-max scaled."""
+def _column_scaling(column: np.ndarray, scale: str, weight: np.ndarray | None = None) -> tuple[float, float]:
+    """(offset, divisor) so that (x - offset) / divisor is standardised or min-max scaled. With row
+    weights, a row of weight 2 counts as that row twice (and one of weight 0 not at all), as scikit-learn's
+    sample_weight contract has it."""
+    if weight is not None:
+        column, weight = column[weight > 0], weight[weight > 0]
     if scale == "standard":
-        low, spread = float(column.mean()), float(column.std())
+        low = float(np.average(column, weights=weight))
+        spread = float(np.sqrt(np.average((column - low) ** 2, weights=weight)))
     elif scale == "minmax":
         low = float(column.min())
         spread = float(column.max()) - low
@@ -245,10 +250,11 @@ class Preprocessor:
 
     @classmethod
     def fit(cls, table: Table, scale: str = "none", unknown_categories: str = "error",
-            input_features: list[str] | None = None, impute: str = "none") -> Preprocessor:
+            input_features: list[str] | None = None, impute: str = "none",
+            weight: np.ndarray | None = None) -> Preprocessor:
         """Learn the columns' kinds, the categories, the fill for missing values (``impute``) and
-        (``scale``) each numeric column's offset and divisor, one column at a time: no encoded copy of
-        the data is made here."""
+        (``scale``) each numeric column's offset and divisor (weighting rows by ``weight``), one column
+        at a time: no encoded copy of the data is made here."""
         raw_names = list(table)
         if input_features:
             input_features = [canonical_input_feature(term) for term in input_features]
@@ -263,7 +269,7 @@ class Preprocessor:
                     feature["fill"] = _fill_value(column, name, impute)
                 column = _fill_numeric(column, name, feature.get("fill"))
                 features.append(feature)
-                low, spread = _column_scaling(column, scale)
+                low, spread = _column_scaling(column, scale, weight)
                 offset.append(low)
                 divisor.append(spread)
             else:
@@ -428,13 +434,13 @@ class TargetEncoder:
     scaling: list[float] | None = None
 
     @classmethod
-    def fit(cls, target: np.ndarray, task: str, standardise: bool = False) -> TargetEncoder:
+    def fit(cls, target: np.ndarray, task: str, standardise: bool = False,
+            weight: np.ndarray | None = None) -> TargetEncoder:
         if task == "regression":
             if not standardise:
                 return cls(task)
-            values = target.astype(np.float64)
-            spread = float(values.std())
-            return cls(task, scaling=[float(values.mean()), spread if spread > 0 else 1.0])
+            mean, spread = _column_scaling(target.astype(np.float64), "standard", weight)
+            return cls(task, scaling=[mean, spread])
         labels = np.unique(target).tolist()
         if all(isinstance(label, float) and label.is_integer() for label in labels):
             labels = [int(label) for label in labels]  # 0.0/1.0 read from a file are the labels 0 and 1

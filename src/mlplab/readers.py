@@ -289,7 +289,7 @@ def _read_npz(path: Path) -> Table:
     except DataError:
         raise
     except (ValueError, OSError, EOFError) as error:
-        reason = "it holds Python objects, which are never loaded" if "pickle" in str(error) else \
+        reason = "it holds Python objects, which mlplab never loads: they could run code" if "pickle" in str(error) else \
             "not a readable .npz file"
         raise DataError(f"{path}: expected a .npz with numeric arrays X and y ({reason})") from None
     for name, array in (("X", x), ("y", y)):

@@ -40,8 +40,11 @@ def sweep_search(estimator: Any, param_grid: dict[str, list[Any]], X: Any, y: An
         result is reproducible and equals GridSearchCV's.
     param_grid : dict
         Estimator parameter -> list of values, as GridSearchCV takes it (one dict; no pipelines' ``step__``
-        prefixes). ``learning_rate``, ``weight_decay``, ``momentum``, ``random_state``, ``epochs`` and
-        ``patience`` are batched together; different ``hidden_sizes`` are trained as separate batches.
+        prefixes). ``learning_rate_init``, ``alpha``, ``momentum``, ``random_state``, ``max_iter`` and
+        ``n_iter_no_change`` are batched together; different ``hidden_layer_sizes`` are trained as separate
+        batches. Each candidate trains for ``max_iter`` epochs (or until ``early_stopping`` stops it); the
+        estimator's stop on a stalled training loss (``tol``) is not applied in the batch, so the result
+        equals GridSearchCV's when no candidate would stop that way before ``max_iter``.
     X, y : array-like
         Training data (numeric).
     cv : int or cross-validation splitter
@@ -62,10 +65,10 @@ def sweep_search(estimator: Any, param_grid: dict[str, list[Any]], X: Any, y: An
     >>> from sklearn.datasets import load_iris
     >>> from mlplab import NeuralNetClassifier, sweep_search
     >>> X, y = load_iris(return_X_y=True)
-    >>> search = sweep_search(NeuralNetClassifier(hidden_sizes=(8,), epochs=30, random_state=0),
-    ...                       {"learning_rate": [0.001, 0.01, 0.1]}, X, y, cv=3)
+    >>> search = sweep_search(NeuralNetClassifier(hidden_layer_sizes=(8,), max_iter=30, random_state=0),
+    ...                       {"learning_rate_init": [0.001, 0.01, 0.1]}, X, y, cv=3)
     >>> search.best_params_
-    {'learning_rate': 0.1}
+    {'learning_rate_init': 0.1}
     """
     import torch
     from scipy.stats import rankdata
@@ -76,8 +79,8 @@ def sweep_search(estimator: Any, param_grid: dict[str, list[Any]], X: Any, y: An
 
     from . import batched
     from .data import build_dataset
-    from .preprocess import TargetEncoder
-    from .run import TrainedModel, _build_module
+    from .inference import TrainedModel
+    from .run import _build_module
 
     if getattr(estimator, "class_weight", None) is not None:
         raise ValueError("sweep_search trains without row weights; class_weight is not supported (use GridSearchCV)")
@@ -93,14 +96,9 @@ def sweep_search(estimator: Any, param_grid: dict[str, list[Any]], X: Any, y: An
         members, targets = [], []
         with torch.random.fork_rng(devices=[]):
             for model in estimators:
-                config = model._config(len(train))
+                config = model._config(len(train), input_dtype=X.dtype)
                 batched.check_batchable(config)
-                if is_classifier(model):
-                    model.classes_ = np.unique(y[train])
-                    task = "binary" if len(model.classes_) == 2 else "multiclass"
-                    target = TargetEncoder(task, model.classes_.tolist())
-                else:
-                    target = TargetEncoder("regression")
+                target = model._target_encoder(y[train], False, None)  # as fit: classes_, a scaled target
                 dataset = build_dataset(config, X[train], y[train], None, None, {"name": "arrays", "target": "y"},
                                         target, None, feature_names=[f"x{i}" for i in range(X.shape[1])])
                 torch.manual_seed(config.seed)
@@ -116,7 +114,7 @@ def sweep_search(estimator: Any, param_grid: dict[str, list[Any]], X: Any, y: An
         for index, (model, member, result) in enumerate(zip(estimators, members, results)):
             member.module.load_state_dict(result.state_dict)
             model.model_ = TrainedModel(member.module.eval(), member.dataset.task, member.dataset.classes,
-                                        member.dataset.preprocessor, {})
+                                        member.dataset.preprocessor, {"target_scaling": target.scaling})
             model.n_features_in_ = X.shape[1]
             model._state = None
             model._set_history([{name: float(values[epoch]) for name, values in result.history.items()}

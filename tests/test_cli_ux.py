@@ -13,8 +13,9 @@ def test_train_help_is_grouped_with_choices_defaults_and_examples(cli, monkeypat
     assert code == 0
     headings = [line[:-1] for line in out.splitlines() if re.fullmatch(r"[a-z]+:", line)]
     assert headings == ["options", "data", "model", "training", "run", "examples"]
-    for text in ("--optimizer {sgd,adam,adamw,rmsprop}", "--lr LR", "(default: 0.03; 0.001 with --data)", "--data FILE",
-                 "--epochs N", "(default: 2000; 300 with --data)", "--early-stopping, --no-early-stopping", "--hidden N [N ...]", "--scale {none,standard,minmax}",
+    for text in ("--optimizer {sgd,adam,adamw,rmsprop}", "--lr LR", "(default: 0.03; 0.001 with --data)",
+                 "--data FILE", "--epochs N", "(default: 2000; 300 with --data)",
+                 "--early-stopping, --no-early-stopping", "--hidden N [N ...]", "--scale {none,standard,minmax}",
                  "--out DIR, --output DIR", "--checkpoint-every N", "(default: off)", "mlplab train --data"):
         assert text in out, text
     assert not re.search(r"\b[A-Z]+\.[A-Z_]+\b", out)  # no DATA.DATASET-style metavars

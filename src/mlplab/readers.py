@@ -289,8 +289,10 @@ def _read_npz(path: Path) -> Table:
     except DataError:
         raise
     except (ValueError, OSError, EOFError) as error:
-        reason = "it holds Python objects, which mlplab never loads: they could run code" if "pickle" in str(error) else \
-            "not a readable .npz file"
+        # NumPy's own text would suggest allow_pickle: mlplab never unpickles data, which could run code
+        reason = "it holds Python objects, which mlplab never loads: they could run code" \
+            if "pickle" in str(error) else "a damaged file or another format; arrays of Python objects are " \
+            "not loaded either, as they could run code"
         raise DataError(f"{path}: expected a .npz with numeric arrays X and y ({reason})") from None
     for name, array in (("X", x), ("y", y)):
         if array.dtype.kind == "c":

@@ -199,11 +199,14 @@ def describe_model(served: Served) -> ModelInfo:
 
 @router.post("/v1/models/{name}/predict", response_model=Prediction, responses=ERRORS, tags=["models"],
              openapi_extra=_REQUEST_BODY)
-async def predict(request: Request, served: Served, body: Annotated[bytes, Depends(read_body)],
-                  limits: RequestLimits) -> Response:
+async def predict(request: Request, name: ModelName) -> Response:
     """Predict rows sent as JSON (``{"rows": [...]}``) or as CSV with a header of feature names
     (``Content-Type: text/csv``). Classification answers each row's label and class probabilities;
     regression its value."""
+    # The lookups the other routes get by dependency injection, done here directly: solving a tree of
+    # dependencies per request cost about as much as a single-row prediction itself.
+    served, limits = request.app.state.models.get(name), request.app.state.limits
+    body = await read_body(request, limits)
     kind = content_kind(request)
     # A small request is answered on the event loop: a hop to a worker thread would cost more than the
     # work. A big one goes to a thread (torch and NumPy release the GIL), so other requests go on.

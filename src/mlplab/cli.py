@@ -180,6 +180,9 @@ def _add_train_parser(commands: Any) -> None:
     run.add_argument("--timeout", type=float, default=300.0, metavar="SECONDS",
                      help="with --nproc: how long a worker waits for a missing one before stopping (default: 300)")
     run.add_argument("--quiet", action="store_true", help="print only the run folder")
+    run.add_argument("--log", nargs="+", metavar="KIND [WHERE]",
+                     help="also log the run for an experiment tracker: 'tensorboard DIR' or 'mlflow [URI]' "
+                          "(needs mlplab[tensorboard] or mlplab[mlflow])")
     run.add_argument("--plots", action="store_true", help="write the standard figures into the run folder")
     run.add_argument("--format", metavar="{png,svg,pdf}", help="figure format for --plots "
                                                                                "(default: png)")

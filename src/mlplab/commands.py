@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import sys
 from pathlib import Path
@@ -28,25 +29,39 @@ def train(args: argparse.Namespace) -> None:
         if given:
             raise MlplabError(f"--resume continues a run with its own config; only --epochs may change "
                               f"(drop {', '.join(given)})")
+    if args.log and len(args.log) > 2:
+        raise MlplabError(f"--log takes a kind and at most one place (tensorboard DIR, mlflow [URI]); got "
+                          f"{' '.join(args.log)}")
     if args.nproc is not None or _under_torchrun():
         return _train_distributed(args, verbose)
-    if args.resume:
-        run = resume(args.resume, epochs=getattr(args, "training.epochs"), verbose=verbose, handle_signals=True)
-    else:
-        config = config_from_args(args)
-        if args.plots:
-            from .report import figure_path
-
-            figure_path(Path("."), "check", args.format)  # a bad --format is refused before training
-            from .plots import require_pyplot
-
-            require_pyplot()  # and so is a missing matplotlib
-        run = train_run(config, out=args.out, force=args.force, verbose=verbose, handle_signals=True)
-    figures = []
+    config = None if args.resume else config_from_args(args)
     if args.plots:
-        from .report import write_figures
+        from .report import figure_path
 
-        figures = write_figures(run.path, args.format)
+        figure_path(Path("."), "check", args.format)  # a bad --format is refused before training
+        from .plots import require_pyplot
+
+        require_pyplot()  # and so is a missing matplotlib
+    logger = _experiment_logger(args.log, config)  # a bad store is refused before training too
+    with logger or contextlib.nullcontext():  # a failed run is marked so in the tracker
+        callbacks = [logger] if logger else []
+        if args.resume:
+            run = resume(args.resume, epochs=getattr(args, "training.epochs"), verbose=verbose,
+                         handle_signals=True, callbacks=callbacks)
+        else:
+            run = train_run(config, out=args.out, force=args.force, verbose=verbose, handle_signals=True,
+                            callbacks=callbacks)
+        figures = []
+        if args.plots:
+            from .report import write_figures
+
+            figures = write_figures(run.path, args.format)
+        if logger:
+            from .explog import log_run_result
+
+            log_run_result(logger, run, figures)
+            if verbose:
+                print(f"Logged to {logger.kind}: {logger.location}")
     if not verbose:
         print(run.path)
         return
@@ -66,6 +81,16 @@ def train(args: argparse.Namespace) -> None:
                   "(from the reloaded checkpoint)")
 
 
+def _experiment_logger(log: list[str] | None, config: Config | None):
+    """The --log KIND [WHERE] tracker, opened now (so a missing extra or a bad store stops before
+    training), or None."""
+    if not log:
+        return None
+    from .explog import make_experiment_logger
+
+    return make_experiment_logger(log[0], log[1] if len(log) > 1 else None, config=config)
+
+
 def _under_torchrun() -> bool:
     from .distributed import distributed_env
 
@@ -78,6 +103,8 @@ def _train_distributed(args: argparse.Namespace, verbose: bool) -> None:
 
     if args.plots:
         raise MlplabError("--plots is not available with --nproc; run `mlplab plot` on the run folder afterwards")
+    if args.log:
+        raise MlplabError("--log is not available with --nproc yet; log a single-process run")
     config = None if args.resume else config_from_args(args)
     nproc = 1 if args.nproc is None else args.nproc
     path = train_distributed(config, nproc=nproc, out=args.out, force=args.force, verbose=verbose,

@@ -8,6 +8,7 @@ Needs scikit-learn (``pip install 'mlplab[sklearn]'``).
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import json
 import numbers
@@ -58,7 +59,7 @@ class _NeuralNet(BaseEstimator):
                  shuffle=True, random_state=None, tol=1e-4, verbose=False, warm_start=False, momentum=0.9,
                  nesterovs_momentum=True, early_stopping=False, validation_fraction=0.1, beta_1=0.9, beta_2=0.999,
                  epsilon=1e-8, n_iter_no_change=10, max_fun=15000, dropout=0.0, scale="standard", device="cpu",
-                 dtype="auto", callbacks=None):
+                 dtype="auto", callbacks=None, log=None):
         self.hidden_layer_sizes = hidden_layer_sizes
         self.activation = activation
         self.solver = solver
@@ -87,6 +88,7 @@ class _NeuralNet(BaseEstimator):
         self.device = device
         self.dtype = dtype
         self.callbacks = callbacks
+        self.log = log
 
     # --- validation: parameters -> a Config -------------------------------------------------------------
 
@@ -172,13 +174,18 @@ class _NeuralNet(BaseEstimator):
             f"x{i}" for i in range(X.shape[1])]
         dataset = build_dataset(config, rows, y, None, None, {"name": "arrays", "target": "y"}, target, weight,
                                 feature_names=names)
-        callbacks = list(self.callbacks or [])
+        logger = self._experiment_logger(config)
+        callbacks = list(self.callbacks or []) + ([logger] if logger else [])
         converged = None if config.training.early_stopping or partial else _Converged(self.tol, self.n_iter_no_change)
-        with torch.random.fork_rng(devices=[]):  # leave the caller's global torch RNG as it was
+        with torch.random.fork_rng(devices=[]), logger or contextlib.nullcontext():  # the caller's RNG as it was
             if state is not None:
                 torch.manual_seed(config.seed + done)
             run, state = fit_dataset(config, dataset, state=state, verbose=bool(self.verbose),
                                      callbacks=[converged, *callbacks] if converged else callbacks)
+            if logger:
+                from .explog import log_run_result
+
+                log_run_result(logger, run)
         self.model_, self._state = run.model, state
         self.model_.meta["estimator"] = {"class": type(self).__name__, "params": self._json_params()}
         self._set_history(run.history)
@@ -188,6 +195,18 @@ class _NeuralNet(BaseEstimator):
             warnings.warn(f"{type(self).__name__}: maximum iterations ({self.max_iter}) reached and the "
                           "optimization hasn't converged yet.", ConvergenceWarning, stacklevel=3)
         return self
+
+    def _experiment_logger(self, config: Config):
+        """The tracker ``log`` names (``"mlflow"``, ``("tensorboard", DIR)``, ``("mlflow", URI)``), or None."""
+        if self.log is None:
+            return None
+        kind, where = (self.log, None) if isinstance(self.log, str) else (tuple(self.log) + (None,))[:2]
+        from .explog import make_experiment_logger
+
+        try:
+            return make_experiment_logger(kind, where, config=config, run_name=type(self).__name__)
+        except MlplabError as error:
+            raise ValueError(f"The 'log' parameter of {type(self).__name__}: {error}") from None
 
     def _target_encoder(self, y, continuing: bool, classes, weight=None) -> TargetEncoder:
         if self._task_kind == "regression":
@@ -284,7 +303,7 @@ class _NeuralNet(BaseEstimator):
     def _json_params(self) -> dict[str, Any]:
         params = self.get_params()
         params["hidden_layer_sizes"] = list(np.atleast_1d(params["hidden_layer_sizes"]).tolist())
-        params["callbacks"] = None  # code, not data: a loaded estimator has none
+        params["callbacks"] = params["log"] = None  # code and a place to write: a loaded estimator has none
         if not isinstance(params["random_state"], (int, type(None))):
             params["random_state"] = None
         if isinstance(params.get("class_weight"), dict):
@@ -365,7 +384,7 @@ class NeuralNetClassifier(ClassifierMixin, _NeuralNet):
                  shuffle=True, random_state=None, tol=1e-4, verbose=False, warm_start=False, momentum=0.9,
                  nesterovs_momentum=True, early_stopping=False, validation_fraction=0.1, beta_1=0.9, beta_2=0.999,
                  epsilon=1e-8, n_iter_no_change=10, max_fun=15000, dropout=0.0, scale="standard", device="cpu",
-                 dtype="auto", callbacks=None, class_weight=None):
+                 dtype="auto", callbacks=None, log=None, class_weight=None):
         super().__init__(
             hidden_layer_sizes, activation, solver=solver, alpha=alpha, batch_size=batch_size,
             learning_rate=learning_rate, learning_rate_init=learning_rate_init, power_t=power_t, max_iter=max_iter,
@@ -373,7 +392,7 @@ class NeuralNetClassifier(ClassifierMixin, _NeuralNet):
             momentum=momentum, nesterovs_momentum=nesterovs_momentum, early_stopping=early_stopping,
             validation_fraction=validation_fraction, beta_1=beta_1, beta_2=beta_2, epsilon=epsilon,
             n_iter_no_change=n_iter_no_change, max_fun=max_fun, dropout=dropout, scale=scale, device=device,
-            dtype=dtype, callbacks=callbacks)
+            dtype=dtype, callbacks=callbacks, log=log)
         self.class_weight = class_weight
 
     def partial_fit(self, X, y, classes=None, sample_weight=None):

@@ -93,6 +93,10 @@ _PARAMETERS_DOC = """
         float32 (no copy, half the memory), anything else is float64, as scikit-learn does.
     callbacks : list of mlplab.Callback or None, default=None
         mlplab extra: hooks called at the start, after every epoch and at the end of training.
+    log : str, tuple of (str, str) or None, default=None
+        mlplab extra: log each fit for an experiment tracker: ``("tensorboard", DIR)``, ``"mlflow"`` or
+        ``("mlflow", URI)`` (the per-epoch history, the parameters, the final metrics; needs
+        ``mlplab[tensorboard]`` or ``mlplab[mlflow]``).
 """
 
 _ATTRIBUTES_DOC = """

@@ -18,8 +18,9 @@ from pathlib import Path
 
 __all__ = ["TASKS", "Row", "format_table", "median_time", "run"]
 
-TASKS = ("train", "predict", "bigdata", "startup", "threads", "tutorial", "large", "sweep", "distributed", "reader")
-USER_PATHS = ("train", "predict", "bigdata", "startup", "threads", "reader")
+TASKS = ("train", "predict", "bigdata", "startup", "threads", "tutorial", "large", "sweep", "distributed", "reader",
+         "serve")
+USER_PATHS = ("train", "predict", "bigdata", "startup", "threads", "reader", "serve")
 """Tasks measured on whole processes, the way users run mlplab: the headline figures. The others
 (``tutorial``: ``fit()`` without an evaluation split; ``large``: in-process throughput) time internal
 paths and are footnotes."""

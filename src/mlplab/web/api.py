@@ -14,8 +14,9 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Annotated, Any
 
 import numpy as np
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Depends, Request, Response
 from fastapi import Path as PathParam
+from starlette.concurrency import run_in_threadpool
 
 from .app import Limits
 from .errors import HTTPError
@@ -28,6 +29,9 @@ if TYPE_CHECKING:
 __all__ = ["ModelRegistry", "ServedModel", "router"]
 
 NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
+INLINE_BYTES = 16 * 1024
+"""Prediction requests with a body up to this size are answered on the event loop, bigger ones on a
+worker thread: ~100 rows of 20 numbers, well under a millisecond of work."""
 
 
 @dataclass
@@ -50,7 +54,7 @@ class ServedModel:
                          mlplab_version=meta.get("mlplab_version"))
         return cls(name, model, info, RowChecker(model.preprocessor))
 
-    def predict(self, table: dict[str, np.ndarray]) -> Prediction:
+    def predict(self, table: dict[str, np.ndarray] | np.ndarray) -> Prediction:
         """One forward pass through the library's inference path; labels as the training data had them."""
         model = self.model
         outputs = model.outputs(table)
@@ -93,11 +97,14 @@ def check_name(name: str) -> str:
 
 # --- dependencies ---------------------------------------------------------------------------------------
 
-def get_registry(request: Request) -> ModelRegistry:
+# Every dependency is ``async``: FastAPI runs a plain ``def`` one on a worker thread, and each hop to a
+# thread cost more than the whole forward pass of a small request (see mlplab.bench.serve).
+
+async def get_registry(request: Request) -> ModelRegistry:
     return request.app.state.models
 
 
-def get_limits(request: Request) -> Limits:
+async def get_limits(request: Request) -> Limits:
     return request.app.state.limits
 
 
@@ -106,7 +113,7 @@ RequestLimits = Annotated[Limits, Depends(get_limits)]
 ModelName = Annotated[str, PathParam(description="the model's name (see GET /v1/models)")]
 
 
-def get_model(name: ModelName, registry: Registry) -> ServedModel:
+async def get_model(name: ModelName, registry: Registry) -> ServedModel:
     return registry.get(name)
 
 
@@ -129,15 +136,26 @@ async def read_body(request: Request, limits: RequestLimits) -> bytes:
     return b"".join(chunks)
 
 
-async def read_rows(request: Request, body: Annotated[bytes, Depends(read_body)], served: Served,
-                    limits: RequestLimits) -> dict[str, np.ndarray]:
-    """The rows of a JSON or CSV body, checked against the model's features, as columns."""
+def content_kind(request: Request) -> str:
+    """The body's media type, refused with a 415 unless it is JSON or CSV."""
     kind = request.headers.get("content-type", "application/json").split(";")[0].strip().lower()
+    if kind not in ("application/json", "text/csv", "application/csv"):
+        raise HTTPError(415, f"content type {kind[:60]!r} is not understood; send application/json or text/csv")
+    return kind
+
+
+def read_rows(kind: str, body: bytes, served: ServedModel, limits: Limits) -> dict[str, np.ndarray] | np.ndarray:
+    """The rows of a JSON or CSV body, checked against the model's features (see RowChecker.table)."""
     if kind == "application/json":
         return served.rows.from_json(body, limits.max_rows)
-    if kind in ("text/csv", "application/csv"):
-        return served.rows.from_csv(body, limits.max_rows)
-    raise HTTPError(415, f"content type {kind[:60]!r} is not understood; send application/json or text/csv")
+    return served.rows.from_csv(body, limits.max_rows)
+
+
+def answer(kind: str, body: bytes, served: ServedModel, limits: Limits) -> Response:
+    """Check the rows, predict, and write the JSON answer (checked against :class:`Prediction` as it is
+    built, so FastAPI need not check it a second time)."""
+    prediction = served.predict(read_rows(kind, body, served, limits))
+    return Response(prediction.model_dump_json(), media_type="application/json")
 
 
 # --- routes ---------------------------------------------------------------------------------------------
@@ -175,8 +193,17 @@ def describe_model(served: Served) -> ModelInfo:
 
 @router.post("/v1/models/{name}/predict", response_model=Prediction, responses=ERRORS, tags=["models"],
              openapi_extra=_REQUEST_BODY)
-def predict(served: Served, table: Annotated[dict, Depends(read_rows)]) -> Prediction:
+async def predict(request: Request, name: ModelName) -> Response:
     """Predict rows sent as JSON (``{"rows": [...]}``) or as CSV with a header of feature names
     (``Content-Type: text/csv``). Classification answers each row's label and class probabilities;
     regression its value."""
-    return served.predict(table)
+    # The lookups the other routes get by dependency injection, done here directly: solving a tree of
+    # dependencies per request cost about as much as a single-row prediction itself.
+    served, limits = request.app.state.models.get(name), request.app.state.limits
+    body = await read_body(request, limits)
+    kind = content_kind(request)
+    # A small request is answered on the event loop: a hop to a worker thread would cost more than the
+    # work. A big one goes to a thread (torch and NumPy release the GIL), so other requests go on.
+    if len(body) <= INLINE_BYTES:
+        return answer(kind, body, served, limits)
+    return await run_in_threadpool(answer, kind, body, served, limits)

@@ -47,8 +47,11 @@ class RowChecker:
         row_type = TypedDict("Row", fields)  # type: ignore[misc]
         row_type.__pydantic_config__ = ConfigDict(extra="forbid")  # type: ignore[attr-defined]
         self.adapter = TypeAdapter(list[row_type])
+        # Rows of numbers only, no derived input features: the model takes them as one matrix in feature
+        # order (TrainedModel's array path), and a request of lists of numbers needs no per-cell pydantic.
+        self.as_matrix = preprocessor.all_numeric and not preprocessor.input_features
 
-    def from_json(self, body: bytes, max_rows: int) -> dict[str, np.ndarray]:
+    def from_json(self, body: bytes, max_rows: int) -> dict[str, np.ndarray] | np.ndarray:
         try:
             request = PredictRequest.model_validate_json(body)
         except ValidationError as error:
@@ -61,10 +64,25 @@ class RowChecker:
                 if len(values) != len(self.names):
                     raise DataError(f"row {number} has {len(values)} value(s); the model takes "
                                     f"{len(self.names)} feature(s), in this order: {', '.join(self.names)}")
+            matrix = self._numbers(rows)
+            if matrix is not None:
+                return matrix
             rows = [dict(zip(self.names, values)) for values in rows]
         return self.columns(rows)
 
-    def from_csv(self, body: bytes, max_rows: int) -> dict[str, np.ndarray]:
+    def _numbers(self, rows: list[list[Any]]) -> np.ndarray | None:
+        """Lists of finite numbers as a float64 matrix (what :meth:`columns` would accept, in one NumPy
+        step); None when the model takes other values or any cell is not a finite number, so that
+        :meth:`columns` names the problem."""
+        if not self.as_matrix or any(type(value) not in (int, float) for values in rows for value in values):
+            return None  # bool is not int here, as in the strict check: True is not a number
+        try:
+            matrix = np.array(rows, dtype=np.float64)
+        except OverflowError:  # an integer beyond float64
+            return None
+        return matrix if np.isfinite(matrix).all() else None
+
+    def from_csv(self, body: bytes, max_rows: int) -> dict[str, np.ndarray] | np.ndarray:
         try:
             text = body.decode("utf-8-sig")
         except UnicodeDecodeError:
@@ -89,12 +107,15 @@ class RowChecker:
             rows.append({name: _number(value) if name in self.numeric else value for name, value in zip(header, line)})
         return self.columns(rows)
 
-    def columns(self, rows: list[dict[str, Any]]) -> dict[str, np.ndarray]:
-        """Check ``rows`` against the features; return one column per feature."""
+    def columns(self, rows: list[dict[str, Any]]) -> dict[str, np.ndarray] | np.ndarray:
+        """Check ``rows`` against the features; return one column per feature, or for a model of numbers
+        only the (rows, features) matrix in feature order."""
         try:
             checked = self.adapter.validate_python(rows)
         except ValidationError as error:
             raise DataError(self._describe(error)) from None
+        if self.as_matrix:
+            return np.array([[row[name] for name in self.names] for row in checked], dtype=np.float64)
         return {name: np.array([row[name] for row in checked], dtype=np.float64 if name in self.numeric else object)
                 for name in self.names}
 

@@ -198,6 +198,14 @@ class Dataset:
         if self.source.get("identifiers"):
             names = ", ".join(self.source["identifiers"])
             dropped += f" (left out {names}: every value differs, an identifier; --categorical to use it)"
+        if self.source.get("shard"):
+            shard = self.source["shard"]
+            test = f" / {shard['test_rows']} test" if shard["test_rows"] else ""
+            dropped += (f"; {shard['ranks']} ranks read {shard['row_groups']} row groups in turn, this rank "
+                        f"{len(self.x_train)} training rows")
+            return (f"{self.source['name']}: {sum(shard['train_rows'])} train{val}{test} rows{dropped}, "
+                    f"{len(self.preprocessor.features)} features, task {self.task}"
+                    + (f" ({self.source['task_note']})" if self.source.get("task_note") else ""))
         return (f"{self.source['name']}: {len(self.x_train)} train{val}{test} rows{dropped}, "
                 f"{len(self.preprocessor.features)} features, task {self.task}"
                 + (f" ({self.source['task_note']})" if self.source.get("task_note") else ""))
@@ -206,6 +214,12 @@ class Dataset:
 def load_dataset(config: Config) -> Dataset:
     """Make or read the data a config names, split it, fit the preprocessing on the training split."""
     data = config.data
+    if data.path is not None:
+        from .sharded import active_shard
+
+        shard = active_shard(config)  # a data-parallel rank reading its row groups of a Parquet file
+        if shard is not None:
+            return shard.load(config)
     if data.path is None:
         x_train, y_train, x_test, y_test = generate(data.dataset, data.n_train, data.n_test, data.noise,
                                                     data.n_classes, config.seed)
@@ -374,4 +388,9 @@ def describe_data_source(source: dict[str, Any], path: str) -> str:
 
 
 def file_digest(path: str | Path) -> str:
-    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+    """SHA-256 of a file, read in blocks: a large data file is never held in memory whole for it."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()

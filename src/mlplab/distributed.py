@@ -78,17 +78,46 @@ def read_parquet_shard(path: str | Path, rank: int, world: int, columns: list[st
 
 class DataParallel:
     """The callback that makes ``fit`` data-parallel: at the start it wraps the model in
-    DistributedDataParallel and gives ``fit`` the step below (the fast path never runs here)."""
+    DistributedDataParallel and gives ``fit`` the step below (the fast path never runs here). With a
+    ``shard`` whose rows were read in shards (:mod:`mlplab.sharded`), it also gives ``fit`` the batches
+    of this rank's rows."""
 
-    def __init__(self, rank: int, world: int):
-        self.rank, self.world = rank, world
+    def __init__(self, rank: int, world: int, shard: Any = None):
+        self.rank, self.world, self.shard = rank, world, shard
+        self._batch_rows: Any = iter(())  # the global rows of each batch of this epoch (sharded reading)
+
+    @property
+    def sharded(self) -> bool:
+        return self.shard is not None and self.shard.train_rows is not None
 
     def on_train_begin(self, state: Any) -> None:
         state.make_step = self.make_step
+        if self.sharded:
+            state.make_batches = self.shard_batches
 
     def on_epoch_end(self, state: Any) -> None: ...
 
     def on_train_end(self, state: Any) -> None: ...
+
+    def shard_batches(self, x: Any, y: Any, weight: Any, batch_size: int | None, generator: Any):
+        """One epoch's batches of this rank's rows. Every rank takes the same number of steps,
+        ceil(all training rows / batch_size), cutting its own shuffle of its rows into that many nearly
+        equal slices; the slices of one step make a global batch of about ``batch_size`` rows (all rows,
+        exactly, when the batch is the whole set). Each rank's shuffle is seeded from one draw of the
+        generator every rank shares, so the ranks stay in step and a resumed run continues exactly."""
+        import torch
+
+        counts = self.shard.train_rows
+        total = sum(counts)
+        steps = 1 if batch_size is None or batch_size >= total else -(-total // batch_size)
+        self._batch_rows = iter([sum((k + 1) * c // steps - k * c // steps for c in counts) for k in range(steps)])
+        if steps == 1:
+            return [(x, y, weight)]
+        seed = int(torch.randint(0, 2**62, (1,), generator=generator))
+        order = torch.randperm(len(x), generator=torch.Generator().manual_seed(seed + self.rank)).to(x.device)
+        xs, ys = x[order], y[order]
+        bounds = [k * len(x) // steps for k in range(steps + 1)]
+        return ((xs[bounds[k]:bounds[k + 1]], ys[bounds[k]:bounds[k + 1]], None) for k in range(steps))
 
     def make_step(self, model: Any, optimizer: Any, task: str, config: Any):
         import torch
@@ -100,7 +129,10 @@ class DataParallel:
 
         device = next(model.parameters()).device
         replica = DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None)
-        rank, world = self.rank, self.world
+        rank, world, sharded = self.rank, self.world, self.sharded
+        # fit divides the epoch's sums by this rank's row count: a shard's step scales the global sums by
+        # (its rows / all rows) so that the record is the mean over all training rows
+        share = self.shard.train_rows[rank] / sum(self.shard.train_rows) if sharded else 1.0
 
         def row_losses(logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
             if task == "binary":
@@ -111,8 +143,11 @@ class DataParallel:
 
         def step(x: torch.Tensor, y: torch.Tensor, w: torch.Tensor | None):
             n = len(y)
-            low, high = n * rank // world, n * (rank + 1) // world  # this rank's slice of the global batch
-            total = float(n) if w is None else w.sum()
+            if sharded:  # x is this rank's part of the global batch already
+                low, high, total = 0, n, float(next(self._batch_rows))
+            else:  # every rank holds the global batch: this rank's slice of it
+                low, high = n * rank // world, n * (rank + 1) // world
+                total = float(n) if w is None else w.sum()
             x, y = x[low:high], y[low:high]
             optimizer.zero_grad(set_to_none=True)
             logits = replica(x)
@@ -131,6 +166,8 @@ class DataParallel:
             sums = torch.stack([loss_sum.detach().double(), torch.as_tensor(correct, dtype=torch.float64,
                                                                              device=logits.device)])
             dist.all_reduce(sums)
+            if sharded:
+                return float(sums[0]) * share, float(sums[1]) * share
             return float(sums[0]), int(sums[1])
 
         return step
@@ -193,6 +230,7 @@ def _worker(local_rank: int, spec: dict[str, Any], errors: str | None) -> Path |
     import torch.distributed as dist
 
     from .run import resume, train
+    from .sharded import Shard, reading_shards
 
     rank, world = int(os.environ["RANK"]), int(os.environ["WORLD_SIZE"])
     cuda = torch.cuda.is_available() and (spec["config"] or {}).get("training", {}).get("device") in ("auto", "cuda")
@@ -221,14 +259,16 @@ def _worker(local_rank: int, spec: dict[str, Any], errors: str | None) -> Path |
         dist.all_reduce(verdict)
         if float(verdict[0]):
             raise DistributedError(problem or f"rank {rank}: rank 0 refused the run; see its message")
-        callbacks = [DataParallel(rank, world)]
-        if spec["resume"]:
-            run = resume(spec["resume"], epochs=spec["epochs"], verbose=spec["verbose"] and lead, callbacks=callbacks,
-                         save=lead)
-        else:
-            config = Config.from_dict(spec["config"])
-            run = train(config, out=spec["out"], save=lead, force=spec["force"] or not lead,
-                        verbose=spec["verbose"] and lead, callbacks=callbacks)
+        shard = Shard(rank, world)  # a Parquet file of >= world row groups: each rank reads its own
+        callbacks = [DataParallel(rank, world, shard)]
+        with reading_shards(shard):
+            if spec["resume"]:
+                run = resume(spec["resume"], epochs=spec["epochs"], verbose=spec["verbose"] and lead,
+                             callbacks=callbacks, save=lead)
+            else:
+                config = Config.from_dict(spec["config"])
+                run = train(config, out=spec["out"], save=lead, force=spec["force"] or not lead,
+                            verbose=spec["verbose"] and lead, callbacks=callbacks)
         dist.barrier()  # nobody leaves before rank 0 has written the run folder
         return run.path if lead else None
     except RuntimeError as error:  # a collective failed: another rank died or timed out

@@ -24,7 +24,7 @@ import numpy as np
 
 from .preprocess import DataError
 
-__all__ = ["NA_TOKENS", "read_header", "read_table"]
+__all__ = ["NA_TOKENS", "parquet_layout", "read_header", "read_table"]
 
 Table = dict[str, np.ndarray]
 
@@ -35,7 +35,8 @@ NUMBER = r"^\s*[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?\s*$|^\s*[-+]?inf(inity)?\s*
 
 
 def read_table(path: str | Path, *, encoding: str = "utf-8", text_columns: Iterable[str] = (),
-               numeric_columns: Iterable[str] = ()) -> Table:
+               numeric_columns: Iterable[str] = (), row_groups: Iterable[int] | None = None,
+               columns: Iterable[str] | None = None) -> Table:
     """Read a CSV (header row), Parquet or .npz (arrays ``X`` and ``y``) file into named columns.
 
     Parameters
@@ -48,6 +49,9 @@ def read_table(path: str | Path, *, encoding: str = "utf-8", text_columns: Itera
         Columns read as text even when every value is a number (categorical codes, zip codes).
     numeric_columns : iterable of str
         Columns that must be numbers: any other value is an error naming it and its line.
+    row_groups, columns : iterable, optional
+        Parquet only: read just these row groups (a data-parallel rank's shard) and these columns;
+        nothing else of the file is decoded.
 
     Returns
     -------
@@ -69,7 +73,7 @@ def read_table(path: str | Path, *, encoding: str = "utf-8", text_columns: Itera
     if suffix == ".npz":
         table = _read_npz(path)
     elif suffix in (".parquet", ".pq"):
-        table = _read_parquet(path)
+        table = _read_parquet(path, row_groups, columns)
     else:
         table = _read_csv(path, encoding, text_columns, numeric_columns)
     if not table or len(next(iter(table.values()))) == 0:
@@ -86,9 +90,12 @@ def read_table(path: str | Path, *, encoding: str = "utf-8", text_columns: Itera
 
 
 def read_header(path: str | Path, encoding: str = "utf-8") -> list[str]:
-    """The column names of a data file, in order (reads the whole file for Parquet/.npz, one line of a CSV)."""
+    """The column names of a data file, in order (a Parquet file's footer, one line of a CSV, the whole
+    of a .npz)."""
     path = Path(path)
-    if path.suffix.lower() in (".npz", ".parquet", ".pq"):
+    if path.suffix.lower() in (".parquet", ".pq"):
+        return parquet_layout(path)[0]
+    if path.suffix.lower() == ".npz":
         return list(read_table(path))
     return _header(path, encoding)
 
@@ -257,12 +264,28 @@ def _as_text(column: np.ndarray) -> np.ndarray:
 
 # --- Parquet and .npz --------------------------------------------------------------------------------
 
-def _read_parquet(path: Path) -> Table:
+def parquet_layout(path: str | Path) -> tuple[list[str], list[int]]:
+    """A Parquet file's column names and the row count of each row group, from its footer alone."""
+    import pyarrow.parquet as parquet
+
+    try:
+        metadata = parquet.ParquetFile(path).metadata
+    except Exception as error:  # pyarrow raises several types for a bad file
+        raise DataError(f"{path}: not a readable Parquet file ({str(error).splitlines()[0]})") from None
+    return (list(metadata.schema.to_arrow_schema().names),
+            [metadata.row_group(i).num_rows for i in range(metadata.num_row_groups)])
+
+
+def _read_parquet(path: Path, row_groups: Iterable[int] | None = None, columns: Iterable[str] | None = None) -> Table:
     import pyarrow as pa
     import pyarrow.parquet as parquet
 
     try:
-        arrow = parquet.read_table(path)
+        if row_groups is None:
+            arrow = parquet.read_table(path, columns=None if columns is None else list(columns))
+        else:
+            arrow = parquet.ParquetFile(path).read_row_groups(list(row_groups),
+                                                              columns=None if columns is None else list(columns))
     except Exception as error:  # pyarrow raises several types for a bad file
         raise DataError(f"{path}: not a readable Parquet file ({str(error).splitlines()[0]})") from None
     _refuse_duplicates(path, arrow.column_names)

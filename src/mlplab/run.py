@@ -381,7 +381,8 @@ def _train_and_save(config: Config, dataset: Dataset, state: TrainingState, fold
     if stop.stopped_at is not None:
         raise TrainingInterrupted(flag.signal_number, stop.stopped_at, training.epochs, run_dir)
     metrics = {name: score_split(state.model, x, y, dataset.task, n_classes)
-               for name, (x, y) in splits.items() if name != "train" or score_training_rows}
+               for name, (x, y) in splits.items()
+               if name != "train" or (score_training_rows and "shard" not in dataset.source)}  # a shard is not all rows
     meta = writer.save(state, metrics)
     model = TrainedModel(state.model.eval(), dataset.task, dataset.classes, dataset.preprocessor, meta)
     return RunResult(model, state.history, metrics, config, run_dir, initial_test_loss, state.stop_reason)

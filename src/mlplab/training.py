@@ -49,6 +49,7 @@ class TrainingState:
     snapshots: list[dict[str, Any]] = field(default_factory=list)
     seconds: float = 0.0  # wall time spent in fit, over all sessions of a resumed run
     make_step: Any = None  # (model, optimizer, task, config) -> step; None: autograd or the fast path
+    make_batches: Any = None  # epoch_batches' signature; a rank reading a shard of the rows sets its own
 
 
 class Callback:
@@ -191,7 +192,8 @@ def fit(state: TrainingState, x_train: torch.Tensor, y_train: torch.Tensor, conf
         started = time.perf_counter()
         while state.epoch < config.epochs and state.stop_reason is None:
             loss_sum, correct = 0.0, 0
-            for x, y, w in epoch_batches(x_train, y_train, weight, config.batch_size, state.generator):
+            batches = state.make_batches or epoch_batches
+            for x, y, w in batches(x_train, y_train, weight, config.batch_size, state.generator):
                 batch_loss, batch_correct = step(x, y, w)
                 loss_sum += batch_loss
                 correct += batch_correct

@@ -140,3 +140,65 @@ def test_readme_distributed_commands_run(tmp_path, monkeypatch, capsys):
     assert [node.returncode for node in nodes] == [0, 0], outputs
     assert outputs[0][0].strip().endswith("runs/big")
     assert json.loads((tmp_path / "runs" / "big" / "run.json").read_text())["epoch"] == 3
+
+
+def _sharded_file(tmp_path):
+    """200 rows in 5 row groups of 40: rank 0 of 2 reads groups 0, 2, 4 (120 rows), rank 1 groups 1, 3.
+    x1 has missing values (median fill), 'violet' is a category of row group 3 alone (rank 1's)."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    rs = np.random.RandomState(0)
+    x1 = rs.normal(size=200)
+    x1[rs.rand(200) < 0.1] = np.nan
+    x2 = rs.randint(0, 50, size=200)
+    color = np.array(["red", "green", "blue"], dtype=object)[rs.randint(0, 3, size=200)]
+    color[120:160:7] = "violet"
+    color[rs.rand(200) < 0.05] = None
+    y = ((np.nan_to_num(x1) + (x2 > 25)) > 0.5).astype(int)
+    path = tmp_path / "rows.parquet"
+    pq.write_table(pa.table({"x1": x1, "x2": x2, "color": pa.array(color.tolist()), "y": y}), path,
+                   row_group_size=40)
+    return path
+
+
+def test_sharded_parquet_full_batch_equals_one_process(tmp_path):
+    """Each rank reads only its row groups; splits, fills, categories and scaling are one process's, and
+    with the whole training set as the batch the weights are one process's to float32 rounding."""
+    settings = {"data": {"path": str(_sharded_file(tmp_path)), "target": "y"}, "model": {"hidden_sizes": [8]},
+                "training": {"batch_size": None, "epochs": 25, "learning_rate": 0.01}}
+    folder = train_distributed(mlplab.Config.from_dict(settings), nproc=2, out=tmp_path / "ddp")
+    alone = mlplab.train(mlplab.Config.from_dict(settings), out=tmp_path / "one")
+    ours, theirs = (json.loads((path / "run.json").read_text()) for path in (folder, tmp_path / "one"))
+    shard = ours["data"]["shard"]
+    assert shard["rows_read"] == [120, 80] and shard["row_groups"] == 5  # nobody read the whole file
+    assert sum(shard["train_rows"]) == 144  # 200 rows - 40 test - 16 validation, as one process splits them
+    assert shard["test_rows"] == 40
+    assert ours["preprocessor"]["features"] == theirs["preprocessor"]["features"]  # exact median fills, categories
+    assert "violet" in ours["preprocessor"]["features"][2]["categories"]
+    np.testing.assert_allclose(ours["preprocessor"]["offset"], theirs["preprocessor"]["offset"], rtol=1e-12)
+    np.testing.assert_allclose(ours["preprocessor"]["divisor"], theirs["preprocessor"]["divisor"], rtol=1e-12)
+    for name, tensor in weights(tmp_path / "one").items():
+        torch.testing.assert_close(weights(folder)[name], tensor, atol=2e-6, rtol=0)
+    history = json.loads((folder / "history.json").read_text())
+    np.testing.assert_allclose([r["train_loss"] for r in history], [r["train_loss"] for r in alone.history],
+                               atol=1e-6)
+    assert [r["val_accuracy"] for r in history] == [r["val_accuracy"] for r in alone.history]
+    assert ours["metrics"]["test"]["accuracy"] == theirs["metrics"]["test"]["accuracy"]
+    assert "train" not in ours["metrics"]  # a rank's shard is not the training set: not scored as if it were
+
+
+def test_sharded_parquet_mini_batches_resume_exactly(tmp_path):
+    """Mini-batches from each rank's own shuffle of its rows: a run interrupted after 3 epochs and resumed
+    ends where an uninterrupted 2-rank run does; early stopping agrees on both ranks (no hang)."""
+    settings = {"data": {"path": str(_sharded_file(tmp_path)), "target": "y"}, "model": {"hidden_sizes": [8]},
+                "training": {"batch_size": 32, "epochs": 3, "learning_rate": 0.01, "checkpoint_every": 3}}
+    folder = train_distributed(mlplab.Config.from_dict(settings), nproc=2, out=tmp_path / "three")
+    train_distributed(None, nproc=2, resume=folder, epochs=6)
+    settings["training"]["epochs"] = 6
+    whole = train_distributed(mlplab.Config.from_dict(settings), nproc=2, out=tmp_path / "six")
+    for name, tensor in weights(whole).items():
+        torch.testing.assert_close(weights(folder)[name], tensor, atol=1e-6, rtol=0)
+    resumed, uninterrupted = (json.loads((path / "history.json").read_text()) for path in (folder, whole))
+    assert [r["val_loss"] for r in resumed] == pytest.approx([r["val_loss"] for r in uninterrupted], abs=1e-6)
+    assert all(b["train_loss"] < a["train_loss"] for a, b in zip(resumed, resumed[1:]))  # it learns

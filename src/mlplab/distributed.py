@@ -9,6 +9,12 @@ float32 rounding, for any number of ranks. The train loss and accuracy of each b
 ranks (one small all-reduce), evaluation runs on every rank with the same weights (so early stopping
 decides alike everywhere), and rank 0 alone writes the run folder and prints.
 
+From a Parquet file with at least as many row groups as ranks, each rank reads only its row groups
+(:mod:`mlplab.sharded`): the splits and the preprocessing are still one process's, agreed with
+collectives, and each rank batches its own rows (:meth:`DataParallel.shard_batches`), so with the whole
+training set as the batch the weights are one process's, and with mini-batches they are another valid
+shuffle's.
+
 Two ways to start it::
 
     mlplab train --nproc 2 ...                                  # one machine: mlplab spawns the workers
@@ -55,23 +61,17 @@ def free_port() -> int:
 
 def read_parquet_shard(path: str | Path, rank: int, world: int, columns: list[str] | None = None) -> dict[str, Any]:
     """This rank's share of a Parquet file: row groups ``rank, rank + world, ...``, read without the rest,
-    so each rank's memory is about 1/world of the file's. Returns ``{column: NumPy array}``.
+    so each rank's memory is about 1/world of the file's. Returns ``{column: NumPy array}`` as
+    :func:`mlplab.readers.read_table` reads columns (text as ``str`` objects, ``NaN``/``None`` missing).
 
     Raises :class:`MlplabError` when the file has fewer row groups than ranks (a rank would get no rows)."""
-    try:
-        import pyarrow.parquet as parquet
-    except ImportError:
-        raise MlplabError("reading Parquet needs pyarrow: pip install 'mlplab[parquet]'") from None
-    try:
-        handle = parquet.ParquetFile(path)
-    except (OSError, ValueError) as error:
-        raise MlplabError(f"{path}: cannot read as Parquet ({error})") from None
-    groups = list(range(rank, handle.num_row_groups, world))
+    from .readers import parquet_layout, read_table
+
+    groups = list(range(rank, len(parquet_layout(path)[1]), world))
     if not groups:
-        raise MlplabError(f"{path} has {handle.num_row_groups} row group(s), fewer than the {world} ranks; "
+        raise MlplabError(f"{path} has {len(parquet_layout(path)[1])} row group(s), fewer than the {world} ranks; "
                           f"write it with more row groups (pyarrow: row_group_size)")
-    table = handle.read_row_groups(groups, columns=columns)
-    return {name: table.column(name).to_numpy() for name in table.column_names}
+    return read_table(path, row_groups=groups, columns=columns)
 
 
 # --- the step every rank runs --------------------------------------------------------------------------

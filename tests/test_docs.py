@@ -213,7 +213,19 @@ def test_docstring_examples(module, tmp_path, monkeypatch):
 
 
 def test_public_api_is_explicit():
-    assert sorted(mlplab.__all__) == sorted(set(mlplab.__all__))
+    """Every public name is listed once, documented, and resolves (lazily) to the object its module
+    defines; nothing else is exported by accident."""
+    import importlib
+
+    assert len(mlplab.__all__) == len(set(mlplab.__all__))
+    assert sorted(dir(mlplab)) == sorted(mlplab.__all__)
     for name in mlplab.__all__:
-        assert getattr(mlplab, name) is not None
-    assert callable(mlplab.train) and callable(mlplab.load)
+        value = getattr(mlplab, name)
+        if name == "__version__":
+            assert isinstance(value, str)
+            continue
+        assert value.__doc__ and value.__doc__.strip(), f"mlplab.{name} has no docstring"
+        home = importlib.import_module(f"mlplab.{mlplab._LOCATIONS[name]}")
+        assert getattr(home, name) is value, name
+    with pytest.raises(AttributeError, match="no attribute 'nope'"):
+        mlplab.nope  # noqa: B018

@@ -35,7 +35,7 @@ def test_chunks_give_the_same_outputs_as_one_pass(monkeypatch):
 def test_every_caller_goes_through_infer(monkeypatch, tutorial_run, tmp_path, cli):
     """predict, predict_proba, decision_function, the estimator, training's scores, the run folder's
     confusion matrix and the CLI's predict/evaluate all reach mlplab.inference.infer."""
-    from mlplab import run, training
+    from mlplab import runwriter, training
 
     calls = []
     original = inference.infer
@@ -46,7 +46,7 @@ def test_every_caller_goes_through_infer(monkeypatch, tutorial_run, tmp_path, cl
 
     monkeypatch.setattr(inference, "infer", counting)
     monkeypatch.setattr(training, "infer", counting)
-    monkeypatch.setattr(run, "infer", counting)
+    monkeypatch.setattr(runwriter, "infer", counting)
     model = tutorial_run.model
     for method in (model.predict, model.predict_proba, model.decision_function):
         calls.clear()

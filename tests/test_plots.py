@@ -92,7 +92,7 @@ def test_boundary_colours_agree_with_the_model(animated_run):
         assert shown == pytest.approx(probability, abs=0.15)
         checked += 1
     assert checked > 100
-    plots.require_pyplot().close(figure)
+    plots.require_matplotlib().close(figure)
 
 
 def test_network_diagram_draws_one_edge_per_weight():
@@ -111,7 +111,7 @@ def test_network_diagram_draws_one_edge_per_weight():
         assert len(edges) == sum(layer.weight.numel() for layer in module.linears)
         positive = [line for line in edges if line.get_color() == plots.POSITIVE]
         assert len(positive) == sum(int((layer.weight >= 0).sum()) for layer in module.linears)
-        plots.require_pyplot().close(figure)
+        plots.require_matplotlib().close(figure)
 
 
 def test_animation_has_one_frame_per_snapshot(cli, animated_run, tmp_path):
@@ -188,7 +188,7 @@ def test_boundary_over_two_columns_of_a_table_with_text(mixed_run, cli, tmp_path
     assert "colour = red" in ax.get_title(loc="right")  # the text column held at its most frequent value
     train_points = ax.collections[-2].get_offsets()
     assert train_points[:, 0].min() > 10  # the points drawn in the same, original units
-    plots.require_pyplot().close(figure)
+    plots.require_matplotlib().close(figure)
     code, _, err = cli("plot", "boundary", mixed_run.folder, "--features", "age", "colour",
                        "--out", tmp_path / "b.png")
     assert code == 2 and "no numeric input named colour" in err
@@ -199,7 +199,7 @@ def test_network_diagram_names_inputs_and_summarises_wide_layers(mixed_run):
     texts = [text.get_text() for text in figure.axes[0].texts]
     assert "+55 units" in texts
     assert {"age", "ratio", "colour=blue", "colour=green", "colour=red", "P(label yes)"} <= set(texts)
-    plots.require_pyplot().close(figure)
+    plots.require_matplotlib().close(figure)
 
 
 def test_regression_boundary_has_one_colour_bar_and_history_a_log_scale(tmp_path):
@@ -215,16 +215,16 @@ def test_regression_boundary_has_one_colour_bar_and_history_a_log_scale(tmp_path
     assert len(figure.axes) == 2  # the plot and one colour bar
     assert figure.axes[0].get_title() == "Prediction surface"
     assert figure.axes[1].get_ylabel().startswith("predicted")
-    plots.require_pyplot().close(figure)
+    plots.require_matplotlib().close(figure)
     # An MSE falling from 1000 to 1 spans three decades: log scale; R² from -60 up to 0.9 is cut at -1.
     falling = [{"epoch": e, "train_loss": 1000 * 0.9 ** e, "train_r2": 1 - 61 * 0.9 ** e} for e in range(1, 70)]
     figure = plots.plot_history(falling)
     assert figure.axes[0].get_yscale() == "log" and figure.axes[1].get_ylim()[0] == -1
-    plots.require_pyplot().close(figure)
+    plots.require_matplotlib().close(figure)
     figure = plots.plot_history([{"epoch": e, "train_loss": 0.7 - 0.001 * e, "train_accuracy": 0.5}
                                  for e in range(1, 100)])
     assert figure.axes[0].get_yscale() == "linear"
-    plots.require_pyplot().close(figure)
+    plots.require_matplotlib().close(figure)
 
 
 def test_neuron_heatmaps_are_a_grid_on_one_colour_scale(tmp_path):
@@ -238,4 +238,16 @@ def test_neuron_heatmaps_are_a_grid_on_one_colour_scale(tmp_path):
     columns = {round(panel.get_position().x0, 3) for panel in panels}
     assert len(columns) == 8  # 12 units wrap onto a second row of the grid
     assert panels[0].get_ylabel() == "layer 1" and panels[12].get_ylabel() == "layer 2"
-    plots.require_pyplot().close(figure)
+    plots.require_matplotlib().close(figure)
+
+
+def test_plotting_leaves_the_users_backend_and_pyplot_alone(tmp_path):
+    """A notebook's backend is the user's: drawing and saving a figure neither switches it nor imports
+    pyplot (whose figure manager would then hold mlplab's figures)."""
+    code = ("import sys, matplotlib; matplotlib.use('pdf'); import mlplab; from mlplab import plots; "
+            "run = mlplab.train(mlplab.Config.from_dict({'training': {'epochs': 20}}), save=False); "
+            f"plots.save(plots.plot_history(run.history), {str(tmp_path / 'h.png')!r}); "
+            "print(matplotlib.get_backend(), 'matplotlib.pyplot' in sys.modules)")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert result.stdout.split() == ["pdf", "False"], result.stderr
+    assert (tmp_path / "h.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"

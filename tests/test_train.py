@@ -87,3 +87,12 @@ def test_divergence_stops_with_a_clear_message():
     config = quick_config(epochs=50, **{"training.learning_rate": 1e30})
     with pytest.raises(mlplab.MlplabError, match="diverged.*learning rate"):
         mlplab.train(config, save=False)
+
+
+def test_fused_optimiser_kernels_are_checked_not_guessed():
+    from mlplab.training import fused_kernel_exists
+
+    floats = [torch.zeros(3, requires_grad=True)]
+    assert fused_kernel_exists(floats)  # torch >= 2.4 on the CPU
+    assert not fused_kernel_exists([torch.zeros(3, dtype=torch.int64)])
+    assert not fused_kernel_exists([torch.zeros(3, device="meta"), torch.zeros(3)])  # two devices

@@ -14,7 +14,7 @@ import numpy as np
 
 from .boundary import BoundaryView
 from .config import MlplabError
-from .plots import CLASS_COLOURS, FIGURE_SIZE, require_pyplot
+from .plots import CLASS_COLOURS, FIGURE_SIZE, require_matplotlib
 
 __all__ = ["animate"]
 
@@ -28,7 +28,7 @@ def animate(model: Any, snapshots: list[dict[str, Any]], history: list[dict[str,
     if not snapshots:
         raise MlplabError("this run recorded no weight snapshots; train it with --snapshot-every N "
                           "(e.g. --snapshot-every 20) to animate it")
-    plt = require_pyplot()
+    plt = require_matplotlib()
     from matplotlib import animation
     from matplotlib.colors import Normalize
 

@@ -39,9 +39,9 @@ def train(args: argparse.Namespace) -> None:
         from .report import figure_path
 
         figure_path(Path("."), "check", args.format)  # a bad --format is refused before training
-        from .plots import require_pyplot
+        from .plots import require_matplotlib
 
-        require_pyplot()  # and so is a missing matplotlib
+        require_matplotlib()  # and so is a missing matplotlib
     logger = _experiment_logger(args.log, config)  # a bad store is refused before training too
     with logger or contextlib.nullcontext():  # a failed run is marked so in the tracker
         callbacks = [logger] if logger else []

@@ -262,7 +262,9 @@ def build_dataset(config: Config, train: Table | np.ndarray, y_train: np.ndarray
         stratify = None if target.task == "regression" else y_train
         keep, held = split_indices(len(y_train), data.val_fraction, stratify, rs)
         if len(held) == 0 or len(keep) == 0:
-            raise DataError(f"val_fraction {data.val_fraction} leaves no validation or no training rows")
+            raise DataError(f"{len(y_train)} training rows are too few to hold out --val-fraction "
+                            f"{data.val_fraction:g} for validation (a data file's default); give --val-fraction 0 "
+                            "--no-early-stopping, or more rows")
         x_val, y_val = _take(train, held), y_train[held]
         train, y_train = _take(train, keep), y_train[keep]
         weight = None if weight is None else weight[keep]

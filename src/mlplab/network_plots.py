@@ -9,7 +9,7 @@ import numpy as np
 
 from .boundary import input_names
 from .config import MlplabError
-from .plots import FIGURE_SIZE, NEGATIVE, POSITIVE, PROBABILITY_MAP, require_pyplot
+from .plots import FIGURE_SIZE, NEGATIVE, POSITIVE, PROBABILITY_MAP, require_matplotlib
 
 __all__ = ["plot_network", "plot_neurons"]
 
@@ -36,7 +36,7 @@ def plot_network(model: Any, title: str = "Network") -> Any:
     positive and blue for negative, thicker for larger magnitude; inputs named after their columns
     (``colour=red`` for a one-hot column), outputs after the classes or the target. A layer wider than
     10 units shows its first 9 and a "+N units" node; the summarised units' edges are left out."""
-    plt = require_pyplot()
+    plt = require_matplotlib()
     layers = [(layer.weight.detach().cpu().double().numpy(), layer.bias.detach().cpu().double().numpy())
               for layer in model.module.linears]
     sizes = [layers[0][0].shape[1]] + [weight.shape[0] for weight, _ in layers]
@@ -110,7 +110,7 @@ def plot_neurons(model: Any, x_train: np.ndarray, resolution: int = 60) -> Any:
         raise MlplabError(f"plot neurons needs a network with 2 inputs; this one has {model.module.sizes[0]}")
     if len(model.module.sizes) < 3:
         raise MlplabError("plot neurons draws hidden units; this network has no hidden layer")
-    plt = require_pyplot()
+    plt = require_matplotlib()
     from matplotlib.colors import Normalize, PowerNorm
 
     pad = 0.1 * (x_train.max(axis=0) - x_train.min(axis=0) + 1e-9)

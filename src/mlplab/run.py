@@ -14,66 +14,48 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
-import json
-import math
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
 
-from . import __version__, fastpath
 from .checkpoint import (
-    CHECKPOINT_NAME,
     Checkpoint,
     CheckpointError,
-    checkpoint_bytes,
     load_checkpoint,
     load_snapshots,
-    plain_copy,
-    snapshots_bytes,
-    state_dict_bytes,
 )
-from .config import Config, ConfigError, MlplabError, to_toml, with_absolute_paths
+from .config import Config, ConfigError, MlplabError, with_absolute_paths
 from .data import Dataset, describe_data_source, file_digest, load_dataset
-from .inference import TrainedModel, infer, load
-from .interrupt import StopOnSignal, TrainingInterrupted, stop_signals
-from .metrics import confusion_matrix
-from .model import MLP, OUTPUT_FUNCTIONS, build_mlp
+from .inference import TrainedModel, load
+from .interrupt import TrainingInterrupted
 from .preprocess import DataError
-from .progress import Progress
 from .resources import checkpoint_bytes_estimate
-from .runfolder import RunFolder, RunFolderError, commit, old_run_files, pending_folder
+from .runfolder import RunFolder, RunFolderError, pending_folder
+from .runwriter import (  # noqa: F401 - re-exported
+    HISTORY_NAME,
+    RunFolderWriter,
+    _finite,  # noqa: F401 - re-exported for the sweep
+    history_json,
+    read_history,
+)
+from .steps import (  # noqa: F401 - the steps are re-exported: the web app, the estimators and DDP import them here
+    RunResult,
+    RunSetup,
+    _build_module,
+    new_training_state,
+    train_and_save,
+    training_step,
+)
 from .training import (
     Callback,
-    EarlyStopping,
-    Every,
-    StepFunction,
     TrainingState,
-    autograd_step,
-    build_optimizer,
-    build_scheduler,
-    fit,
     resolve_device,
-    score_split,
 )
 
 __all__ = ["RunResult", "TrainedModel", "load", "resume", "train"]  # TrainedModel, load: from inference.py
-
-
-@dataclass
-class RunResult:
-    """What :func:`train` returns: the model, its per-epoch history, final metrics and run folder."""
-
-    model: TrainedModel
-    history: list[dict[str, Any]]
-    metrics: dict[str, dict[str, float]]
-    config: Config
-    path: Path | None
-    initial_test_loss: float | None
-    stop_reason: str | None = None
 
 
 Run = RunResult  # the name before 0.2; kept so code written against it still works
@@ -112,8 +94,9 @@ def train(config: Config | None = None, *, out: str | Path | None = None, save: 
         torch.manual_seed(config.seed)  # before the layers are made: the seed governs the initial weights
         module = _build_module(config, dataset).to(device)
         state = new_training_state(module, config)
-        return _in_folder(folder, lambda: _train_and_save(config, dataset, state, folder, device, verbose,
-                                                          list(callbacks), {}, handle_signals=handle_signals))
+        setup = RunSetup(config, dataset, state, device, folder)
+        return _in_folder(folder, lambda: train_and_save(setup, verbose=verbose, callbacks=list(callbacks),
+                                                         handle_signals=handle_signals))
 
 
 def _own_random_state(device: torch.device) -> contextlib.AbstractContextManager:
@@ -186,10 +169,10 @@ def resume(path: str | Path, *, epochs: int | None = None, verbose: bool = False
     with random_state:
         if verbose:
             print(f"Resuming {run_dir} at epoch {state.epoch} of {config.training.epochs}")
-        return _in_folder(folder, lambda: _train_and_save(
-            config, dataset, state, folder, device, verbose, list(callbacks),
-            checkpoint.training_state.get("early_stopping") or {}, checkpoint.meta.get("initial_test_loss"),
-            handle_signals=handle_signals))
+        setup = RunSetup(config, dataset, state, device, folder, checkpoint.meta.get("initial_test_loss"),
+                         checkpoint.training_state.get("early_stopping") or {})
+        return _in_folder(folder, lambda: train_and_save(setup, verbose=verbose, callbacks=list(callbacks),
+                                                         handle_signals=handle_signals))
 
 
 def _resumed_config(checkpoint: Checkpoint, run_dir: Path, epochs: int | None) -> tuple[Config, int]:
@@ -238,8 +221,8 @@ def fit_dataset(config: Config, dataset: Dataset, *, state: TrainingState | None
         torch.manual_seed(config.seed)
         state = new_training_state(_build_module(config, dataset).to(device), config)
     # The estimators report their own scores: final metrics on every training row would only cost time.
-    run = _train_and_save(config, dataset, state, None, device, verbose, list(callbacks), {},
-                          score_training_rows=False)
+    run = train_and_save(RunSetup(config, dataset, state, device), verbose=verbose, callbacks=list(callbacks),
+                         score_training_rows=False)
     return run, state
 
 
@@ -297,235 +280,3 @@ def _in_folder(folder: RunFolder | None, work: Callable[[], RunResult]) -> RunRe
         raise
     folder.release()
     return result
-
-
-def _build_module(config: Config, dataset: Dataset) -> MLP:
-    n_outputs = len(dataset.classes) if dataset.task == "multiclass" else 1
-    return build_mlp({"n_inputs": dataset.preprocessor.n_inputs, "hidden_sizes": config.model.hidden_sizes,
-                      "n_outputs": n_outputs, "activation": config.model.activation,
-                      "dropout": config.model.dropout, "dtype": config.model.dtype}, config.model.init)
-
-
-def new_training_state(module: MLP, config: Config) -> TrainingState:
-    """A fresh optimiser (the fast path's NumPy one where :func:`fastpath.refusal` allows it) and scheduler
-    for ``module``."""
-    device = next(module.parameters()).device
-    if fastpath.refusal(config, device) is None:
-        optimizer = fastpath.build_optimizer(module, config.training)
-    else:
-        optimizer = build_optimizer(module, config.training)
-    return TrainingState(module, optimizer, build_scheduler(optimizer, config.training),
-                         torch.Generator().manual_seed(config.seed))
-
-
-def training_step(state: TrainingState, config: Config, task: str, x_train: torch.Tensor,
-                  y_train: torch.Tensor) -> StepFunction:
-    """The step function ``fit`` runs for ``state``: the NumPy fast path when the state's optimiser is one
-    of the fast path's (which :func:`new_training_state` chose from ``fastpath.refusal``), else autograd."""
-    if isinstance(state.optimizer, fastpath.NumpyOptimizer):
-        return fastpath.numpy_step(state.model, state.optimizer, x_train, y_train, task)
-    return autograd_step(state.model, state.optimizer, task, config.training)
-
-
-def _tensors(x: np.ndarray, y: np.ndarray, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
-    """Rows as tensors; float targets (binary, regression) in the features' precision. Read-only arrays
-    (a memory map, say) are copied: torch tensors are writable."""
-    x_tensor, y_tensor = (torch.from_numpy(array if array.flags.writeable else array.copy()) for array in (x, y))
-    if y_tensor.is_floating_point():
-        y_tensor = y_tensor.to(x_tensor.dtype)
-    return x_tensor.to(device), y_tensor.to(device)
-
-
-def _train_and_save(config: Config, dataset: Dataset, state: TrainingState, folder: RunFolder | None,
-                    device: torch.device, verbose: bool, extra: list[Callback],
-                    early_stopping_state: dict[str, Any], initial_test_loss: float | None = None,
-                    score_training_rows: bool = True, handle_signals: bool = False) -> RunResult:
-    training = config.training
-    run_dir = folder.root if isinstance(folder, RunFolder) else folder
-    n_classes = len(dataset.classes) if dataset.classes else None
-    x_train, y_train = _tensors(dataset.x_train, dataset.y_train, device)
-    weight = None if dataset.weight is None else torch.from_numpy(dataset.weight).to(device)
-    splits = {"train": (x_train, y_train)}
-    if dataset.x_val is not None:
-        splits["val"] = _tensors(dataset.x_val, dataset.y_val, device)
-    if dataset.x_test is not None:
-        splits["test"] = _tensors(dataset.x_test, dataset.y_test, device)
-        if initial_test_loss is None:
-            initial_test_loss = score_split(state.model, *splits["test"], dataset.task, n_classes)["loss"]
-    eval_name = "val" if "val" in splits else "test" if "test" in splits else None
-    if verbose:
-        print(dataset.describe())
-        print(f"model: {describe_architecture(state.model, dataset.task)}; {describe_training(config)}")
-        if state.epoch == 0 and initial_test_loss is not None:
-            print(f"Before training, test loss is {initial_test_loss:.6f}")
-
-    stopper = EarlyStopping(training.patience) if training.early_stopping else None
-    if stopper and early_stopping_state:
-        stopper.load_state_dict(early_stopping_state)
-    writer = RunFolderWriter(folder, config, dataset, stopper, initial_test_loss)
-    callbacks: list[Callback] = [Progress(training.epochs, training.log_every)] if verbose else []
-    callbacks += [stopper] if stopper else []
-    if folder is not None and training.checkpoint_every:
-        callbacks.append(Every(training.checkpoint_every, writer.save))
-    if training.snapshot_every:
-        callbacks.append(Every(training.snapshot_every, _record_snapshot))
-    callbacks += extra
-
-    # A diverged run raises TrainingDiverged from fit: its last periodic checkpoint (if any) stays as
-    # it was committed, and nothing of the diverged epochs is written over it.
-    with stop_signals(handle_signals and folder is not None) as flag:
-        stop = StopOnSignal(flag, writer.save)
-        fit(state, x_train, y_train, training, dataset.task, n_classes=n_classes, callbacks=[*callbacks, stop],
-            eval_set=(eval_name, *splits[eval_name]) if eval_name else None, weight=weight,
-            step=training_step(state, config, dataset.task, x_train, y_train))
-    if stop.stopped_at is not None:
-        raise TrainingInterrupted(flag.signal_number, stop.stopped_at, training.epochs, run_dir)
-    metrics = {name: score_split(state.model, x, y, dataset.task, n_classes)
-               for name, (x, y) in splits.items()
-               if name != "train" or (score_training_rows and "shard" not in dataset.source)}  # a shard is not all rows
-    meta = writer.save(state, metrics)
-    model = TrainedModel(state.model.eval(), dataset.task, dataset.classes, dataset.preprocessor, meta)
-    return RunResult(model, state.history, metrics, config, run_dir, initial_test_loss, state.stop_reason)
-
-
-def _record_snapshot(state: TrainingState) -> None:
-    weights = {name: plain_copy(tensor) for name, tensor in state.model.state_dict().items()}
-    state.snapshots.append({"epoch": state.epoch, "weights": weights})
-
-
-@dataclass
-class RunFolderWriter:
-    """Writes the run folder: mid-way (resumable checkpoints) and at the end (with final metrics)."""
-
-    folder: RunFolder | Path | None  # a plain Path: a folder this process owns (a temporary one), no lock
-    config: Config
-    dataset: Dataset
-    stopper: EarlyStopping | None
-    initial_test_loss: float | None
-
-    def meta(self, state: TrainingState, metrics: dict[str, Any] | None) -> dict[str, Any]:
-        model, dataset = state.model, self.dataset
-        return {
-            "mlplab_version": __version__,
-            "torch_version": torch.__version__.split("+")[0],
-            "created": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
-            "task": dataset.task,
-            "classes": dataset.classes,
-            "architecture": {"n_inputs": model.sizes[0], "hidden_sizes": model.sizes[1:-1],
-                             "n_outputs": model.sizes[-1], "activation": model.activation_name,
-                             "dropout": self.config.model.dropout, "output": OUTPUT_FUNCTIONS[dataset.task],
-                             "dtype": self.config.model.dtype},
-            "preprocessor": dataset.preprocessor.to_dict(),
-            "target_scaling": dataset.target.scaling,
-            "data": dataset.source,
-            "config": self.config.to_dict(),
-            "epoch": state.epoch,
-            "train_seconds": round(state.seconds, 4),
-            "complete": metrics is not None,
-            "stop_reason": state.stop_reason,
-            "best_epoch": state.best_epoch,
-            "initial_test_loss": self.initial_test_loss,
-            "metrics": _finite(metrics or {}),
-            "confusion_matrix": self._confusion(state.model) if metrics is not None else None,
-        }
-
-    def _confusion(self, model: MLP) -> list[list[int]] | None:
-        if self.dataset.task == "regression" or self.dataset.x_test is None:
-            return None
-        predicted = infer(model, self.dataset.x_test, self.dataset.task).indices
-        return confusion_matrix(self.dataset.y_test, predicted, len(self.dataset.classes)).tolist()
-
-    def save(self, state: TrainingState, metrics: dict[str, Any] | None = None) -> dict[str, Any]:
-        """Write every file of the run folder in one atomic commit; returns the meta."""
-        meta = self.meta(state, metrics)
-        if self.folder is None:
-            return meta
-        training_state = {
-            "epoch": state.epoch,
-            "seconds": state.seconds,
-            "history_epochs": len(state.history),  # the history itself is history.json, written first
-            "optimizer": state.optimizer.state_dict(),
-            "scheduler": state.scheduler.state_dict() if state.scheduler is not None else {},
-            "generator": state.generator.get_state(),
-            "torch_rng": torch.get_rng_state(),
-            "best_epoch": state.best_epoch,
-            "early_stopping": self.stopper.state_dict() if self.stopper else {},
-        }
-        weights = state.model.state_dict()
-        files = {CHECKPOINT_NAME: checkpoint_bytes(weights, meta, training_state),
-                 "model.pt": state_dict_bytes(weights),
-                 "history.json": json.dumps(_finite(state.history), indent=1).encode(),
-                 "config.toml": to_toml(self.config).encode(),
-                 "run.json": json.dumps(meta, indent=2).encode()}
-        if state.snapshots:
-            files["snapshots.pt"] = snapshots_bytes(state.snapshots)
-        if isinstance(self.folder, RunFolder):
-            self.folder.commit(files, final=metrics is not None)
-        else:
-            commit(self.folder, files, remove=old_run_files(Path(self.folder)))
-        return meta
-
-
-HISTORY_NAME = "history.json"
-
-
-def history_json(history: list[dict[str, Any]]) -> str:
-    """The history as compact JSON in one pass of the C encoder; non-finite numbers (rare: a diverged
-    run) become null in a second, only then."""
-    try:
-        return json.dumps(history, allow_nan=False, separators=(",", ":"))
-    except ValueError:
-        return json.dumps(_finite(history), separators=(",", ":"))
-
-
-def read_history(run_dir: Path, saved: dict[str, Any]) -> list[dict[str, Any]]:
-    """The history a resumable checkpoint goes with: its first ``history_epochs`` records from
-    history.json (checkpoints of earlier mlplab versions carry their own copy)."""
-    if "history" in saved:
-        return json.loads(saved["history"])
-    expected = int(saved.get("history_epochs", saved["epoch"]))
-    folder = run_dir if run_dir.is_dir() else run_dir.parent  # a run folder, or its checkpoint.pt
-    try:
-        history = json.loads((folder / HISTORY_NAME).read_text())
-    except (OSError, ValueError):
-        history = None
-    if not isinstance(history, list) or len(history) < expected:
-        raise CheckpointError(f"{folder / HISTORY_NAME} is missing or shorter than the checkpoint's "
-                              f"{expected} epochs; the run cannot be resumed exactly")
-    return history[:expected]
-
-
-def _finite(values: Any) -> Any:
-    """JSON has no NaN: write non-finite numbers as null."""
-    if isinstance(values, dict):
-        return {key: _finite(value) for key, value in values.items()}
-    if isinstance(values, list):
-        return [_finite(value) for value in values]
-    if isinstance(values, float) and not math.isfinite(values):
-        return None
-    return values
-
-
-def describe_architecture(model: MLP, task: str) -> str:
-    hidden = " -> ".join(f"{size} ({model.activation_name})" for size in model.sizes[1:-1])
-    return " -> ".join(part for part in (str(model.sizes[0]), hidden,
-                                         f"{model.sizes[-1]} ({OUTPUT_FUNCTIONS[task]})") if part)
-
-
-def describe_training(config: Config) -> str:
-    """One line of the settings that shape training; the tutorial's keeps its three parts, and every
-    other setting is named only when it is on (so a data file's defaults all show)."""
-    training, data = config.training, config.data
-    batch = "full batch" if training.batch_size is None else f"batch {training.batch_size}"
-    epochs = f"up to {training.epochs}" if training.early_stopping else str(training.epochs)
-    parts = [f"{training.optimizer} lr {training.learning_rate:g}", f"{epochs} epochs", batch]
-    if training.weight_decay:
-        parts.append(f"weight decay {training.weight_decay:g}")
-    if training.early_stopping:
-        parts.append(f"early stopping on {data.val_fraction:g} validation (patience {training.patience}, "
-                     "best weights kept)")
-    if data.scale != "none":
-        parts.append(f"features scaled ({data.scale})")
-    if data.scale_target:
-        parts.append("regression target standardised")
-    return ", ".join(parts)

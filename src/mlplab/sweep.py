@@ -319,9 +319,9 @@ def _write_folder(folder: Path, result: SweepResult, base: Config, grid: dict[st
         np.savez_compressed(staging / "curves.npz", **arrays)
         (staging / "sweep.toml").write_text(sweep_toml(base, grid, result.metric))
         try:
-            from .plots import require_pyplot
+            from .plots import require_matplotlib
 
-            require_pyplot()
+            require_matplotlib()
             plot_sweep(result, grid).savefig(staging / "sweep.png", dpi=100)
         except MlplabError:  # no matplotlib: the figure is optional
             pass
@@ -362,9 +362,9 @@ def sweep_toml(base: Config, grid: dict[str, list[Any]], metric: str) -> str:
 
 def plot_sweep(result: SweepResult, grid: dict[str, list[Any]]) -> Any:
     """The metric against each swept setting: one panel per setting, every model a dot, the mean a line."""
-    from .plots import require_pyplot
+    from .plots import require_matplotlib
 
-    plt = require_pyplot()
+    plt = require_matplotlib()
     keys = list(grid)
     figure, axes = plt.subplots(1, len(keys), figsize=(4.2 * len(keys), 3.6), squeeze=False)
     for ax, key in zip(axes[0], keys):

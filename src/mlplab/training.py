@@ -109,12 +109,21 @@ def build_optimizer(model: torch.nn.Module, config: TrainingConfig) -> torch.opt
         kinds, options = torch.optim.AdamW, {}
     else:
         kinds, options = torch.optim.RMSprop, {"momentum": config.momentum}
-    if kinds is not torch.optim.RMSprop:
-        try:
-            return kinds(params, lr=lr, weight_decay=decay, fused=True, **options)
-        except (RuntimeError, TypeError, ValueError):  # an older torch, or no fused kernel for this device
-            pass
+    if kinds is not torch.optim.RMSprop and fused_kernel_exists(params):
+        return kinds(params, lr=lr, weight_decay=decay, fused=True, **options)
     return kinds(params, lr=lr, weight_decay=decay, **options)
+
+
+def fused_kernel_exists(params: list[torch.Tensor]) -> bool:
+    """Whether torch has a fused update (one kernel for all parameters) for SGD/Adam/AdamW here:
+    floating-point parameters on one device, CUDA, or the CPU from torch 2.4 on (checked, rather than
+    trying ``fused=True`` and swallowing the error, so a real mistake is never hidden)."""
+    devices = {p.device.type for p in params}
+    if len(devices) != 1 or not all(p.is_floating_point() for p in params):
+        return False
+    device = devices.pop()
+    version = tuple(int(part) for part in torch.__version__.split("+")[0].split(".")[:2])
+    return device == "cuda" or (device == "cpu" and version >= (2, 4))
 
 
 def build_scheduler(optimizer: torch.optim.Optimizer, config: TrainingConfig) -> Any:

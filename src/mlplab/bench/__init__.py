@@ -20,6 +20,9 @@ __all__ = ["TASKS", "Row", "format_table", "median_time", "run"]
 
 TASKS = ("train", "predict", "bigdata", "startup", "threads", "tutorial", "large", "sweep", "distributed", "reader",
          "serve")
+SPAWNING = ("distributed", "serve")
+"""Tasks that start other processes even at the ``tiny`` size (worker ranks, servers): the test suite's
+smoke run leaves them to their own tests (test_distributed.py, test_serve_load.py), which run the same code."""
 USER_PATHS = ("train", "predict", "bigdata", "startup", "threads", "reader", "serve")
 """Tasks measured on whole processes, the way users run mlplab: the headline figures. The others
 (``tutorial``: ``fit()`` without an evaluation split; ``large``: in-process throughput) time internal

@@ -267,17 +267,19 @@ class TrainingConfig:
 _SECTIONS = {"data": DataConfig, "model": ModelConfig, "training": TrainingConfig}
 
 # The defaults for a user's own data file (data.path set), chosen by benchmarks/defaults.py over nine
-# data sets against MLPClassifier/MLPRegressor (the README's table). The dataclass defaults are the
-# tutorial's, right for its 80 points of 2-D blobs and nothing else: on real tables plain SGD at lr 0.03
-# on unscaled features collapses to the majority class. Any setting given (flag, TOML, dict) wins.
+# data sets against MLPClassifier/MLPRegressor (the README's table; the 0.2 validation split and weight
+# decay 1e-3 were picked on other splits, seeds 100-104 and 200-209, than the table's 0-4). The
+# dataclass defaults are the tutorial's, right for its 80 points of 2-D blobs and nothing else: on real
+# tables plain SGD at lr 0.03 on unscaled features collapses to the majority class. Any setting given
+# (flag, TOML, dict) wins.
 FILE_DATA_DEFAULTS: dict[str, Any] = {
     "data.scale": "standard",
     "data.scale_target": True,
-    "data.val_fraction": 0.1,
+    "data.val_fraction": 0.2,  # 0.1 left 11-33 rows on iris/diabetes: early stopping chased their noise
     "model.hidden_sizes": [128, 64],
     "training.optimizer": "adam",
     "training.learning_rate": 0.001,
-    "training.weight_decay": 0.0001,
+    "training.weight_decay": 0.001,
     "training.batch_size": 64,
     "training.epochs": 300,
     "training.early_stopping": True,

@@ -158,7 +158,7 @@ def describe_architecture(model: MLP, task: str) -> str:
                                          f"{model.sizes[-1]} ({OUTPUT_FUNCTIONS[task]})") if part)
 
 
-def describe_training(config: Config) -> str:
+def describe_training(config: Config, task: str | None = None) -> str:
     """One line of the settings that shape training; the tutorial's keeps its three parts, and every
     other setting is named only when it is on (so a data file's defaults all show)."""
     training, data = config.training, config.data
@@ -172,6 +172,6 @@ def describe_training(config: Config) -> str:
                      "best weights kept)")
     if data.scale != "none":
         parts.append(f"features scaled ({data.scale})")
-    if data.scale_target:
+    if data.scale_target and task in (None, "regression"):  # it applies to a regression target only
         parts.append("regression target standardised")
     return ", ".join(parts)

@@ -197,7 +197,7 @@ def train_and_save(setup: RunSetup, *, verbose: bool = False, callbacks: list[Ca
     if verbose:
         print(setup.dataset.describe())
         print(f"model: {describe_architecture(setup.state.model, setup.dataset.task)}; "
-              f"{describe_training(setup.config)}")
+              f"{describe_training(setup.config, setup.dataset.task)}")
         if setup.state.epoch == 0 and setup.initial_test_loss is not None:
             print(f"Before training, test loss is {setup.initial_test_loss:.6f}")
     own, writer = standard_callbacks(setup, verbose)

@@ -82,6 +82,8 @@ class DataParallel:
     ``shard`` whose rows were read in shards (:mod:`mlplab.sharded`), it also gives ``fit`` the batches
     of this rank's rows."""
 
+    reads_scores_every_epoch = False
+
     def __init__(self, rank: int, world: int, shard: Any = None):
         self.rank, self.world, self.shard = rank, world, shard
         self._batch_rows: Any = iter(())  # the global rows of each batch of this epoch (sharded reading)

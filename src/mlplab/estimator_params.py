@@ -165,6 +165,8 @@ class _Converged(Callback):
     """scikit-learn's stopping rule without early stopping: the training loss has not improved by
     ``tol`` for more than ``n_iter_no_change`` epochs."""
 
+    reads_scores_every_epoch = False
+
     def __init__(self, tol: float, n_iter_no_change: int):
         self.tol, self.n_iter_no_change = tol, n_iter_no_change
         self.best, self.count = np.inf, 0

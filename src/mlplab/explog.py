@@ -114,6 +114,8 @@ def _require(kind: str, modules: tuple[str, ...]) -> None:
 class ExperimentLogger:
     """A training callback that writes to one experiment log; see the module's description."""
 
+    reads_scores_every_epoch = False  # it logs what each epoch's record holds
+
     kind = ""
 
     def __init__(self) -> None:

@@ -67,6 +67,8 @@ class StopOnSignal(Callback):
     """After each epoch: if a signal came, save (``save(state)``) and stop. Runs last, so the saved
     state is the one every other callback has finished with (early stopping's best weights included)."""
 
+    reads_scores_every_epoch = False
+
     def __init__(self, flag: _Flag, save: Callable[[TrainingState], None]):
         self.flag, self.save = flag, save
         self.stopped_at: int | None = None

@@ -166,18 +166,18 @@ def plot_history(history: list[dict[str, Any]], best_epoch: int | None = None, t
     falling from its first epochs) is drawn on a log scale; an R² far below 0 early on is cut at -1, so
     the epochs that matter are not squashed into a line."""
     plt = require_matplotlib()
-    epochs = [record["epoch"] for record in history]
     evaluated = "val" if any("val_loss" in record for record in history) else "test"
     metric = "accuracy" if any("train_accuracy" in record for record in history) else "r2"
     figure, (loss_ax, metric_ax) = plt.subplots(1, 2, figsize=(FIGURE_SIZE[0] * 1.6, FIGURE_SIZE[1]))
     for ax, key, label in ((loss_ax, "loss", "loss"), (metric_ax, metric, metric.replace("r2", "R²"))):
         drawn = []
         for split, colour in (("train", CLASS_COLOURS[0]), (evaluated, CLASS_COLOURS[1])):
-            values = [record.get(f"{split}_{key}") for record in history]
-            if any(value is not None for value in values):
-                values = [np.nan if value is None else value for value in values]
-                ax.plot(epochs, values, color=colour, label=split)
-                drawn += [value for value in values if np.isfinite(value)]
+            # the held-out split may be scored only at log points: draw the epochs that have it
+            points = [(record["epoch"], record[f"{split}_{key}"]) for record in history
+                      if record.get(f"{split}_{key}") is not None]
+            if points:
+                ax.plot(*zip(*points), color=colour, label=split, marker="." if len(points) < 60 else None)
+                drawn += [value for _, value in points if np.isfinite(value)]
         if best_epoch:
             ax.axvline(best_epoch, color="#555555", linestyle="--", label=f"best epoch ({best_epoch})")
         if key == "loss" and drawn and min(drawn) > 0 and max(drawn) / min(drawn) > 100:

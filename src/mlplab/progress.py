@@ -56,6 +56,8 @@ class Progress(Callback):
         The least time between two redraws of the bar.
     """
 
+    reads_scores_every_epoch = False
+
     def __init__(self, total_epochs: int, log_every: int, stream: TextIO | None = None, live: bool | None = None,
                  refresh_seconds: float = 0.1):
         self.total, self.log_every, self.refresh_seconds = total_epochs, log_every, refresh_seconds

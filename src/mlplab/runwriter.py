@@ -100,7 +100,8 @@ class RunFolderWriter:
         weights = state.model.state_dict()
         files = {CHECKPOINT_NAME: checkpoint_bytes(weights, meta, training_state),
                  "model.pt": state_dict_bytes(weights),
-                 "history.json": json.dumps(_finite(state.history), indent=1).encode(),
+                 # compact, one pass of the C encoder: indent=1 took the pure-Python encoder, ~17 µs an epoch
+                 HISTORY_NAME: history_json(state.history).encode(),
                  "config.toml": to_toml(self.config).encode(),
                  "run.json": json.dumps(meta, indent=2).encode()}
         if state.snapshots:

@@ -174,6 +174,8 @@ def _tensors(x: np.ndarray, y: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
 class Stream(Callback):
     """The callback that connects ``fit`` to the page (see the module docstring)."""
 
+    reads_scores_every_epoch = False
+
     def __init__(self, session: Session):
         self.session, self.since_frame, self.watching = session, 0, False
 

@@ -64,6 +64,7 @@ class Progress(Callback):
         self.stream = stream or sys.stdout
         self.live = self.stream.isatty() if live is None else live
         self.bar: Any = None
+        self.scores: dict[str, Any] = {}
 
     def on_train_begin(self, state: TrainingState) -> None:
         if self.live:
@@ -79,8 +80,9 @@ class Progress(Callback):
             else:
                 self.stream.write(line + "\n")
                 self.stream.flush()
-        if self.bar is not None:
-            self.bar.update(epoch, bar_postfix(record))
+        if self.bar is not None:  # the held-out scores of the last epoch that has them (log points)
+            self.scores.update({key: value for key, value in record.items() if key.startswith(("val_", "test_"))})
+            self.bar.update(epoch, bar_postfix({**self.scores, **record}))
 
     def on_train_end(self, state: TrainingState) -> None:
         if self.bar is not None:

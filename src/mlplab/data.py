@@ -320,17 +320,22 @@ def _read_files(data: DataConfig, seed: int, task: str):
             {k: v[held] for k, v in features.items()}, y[held], source)
 
 
+def check_column_options(data: DataConfig, columns: list[str], path: Any, target: str) -> None:
+    """--categorical, --numeric and --drop must name columns of the file, and --drop not the target."""
+    for option in ("categorical", "numeric", "drop"):
+        unknown = [name for name in getattr(data, option) or () if name not in columns]
+        if unknown:
+            raise DataError(f"{path}: --{option} names no column {', '.join(unknown)}; "
+                            f"columns are {', '.join(columns)}")
+    if target in (data.drop or ()):
+        raise DataError(f"--drop names the target column '{target}'; choose another --target or keep it")
+
+
 def _read_file(data: DataConfig, path: str, target: str, features: list[str] | None):
     """Read one data file with the column options of ``data``, checking every named column exists."""
     table = read_table(path, encoding=data.encoding, text_columns=data.categorical or (),
                        numeric_columns=data.numeric or ())
-    for option in ("categorical", "numeric", "drop"):
-        unknown = [name for name in getattr(data, option) or () if name not in table]
-        if unknown:
-            raise DataError(f"{path}: --{option} names no column {', '.join(unknown)}; "
-                            f"columns are {', '.join(table)}")
-    if target in (data.drop or ()):
-        raise DataError(f"--drop names the target column '{target}'; choose another --target or keep it")
+    check_column_options(data, list(table), path, target)
     names = features or [name for name in table if name != target and name not in (data.drop or ())
                           and not (name not in (data.categorical or ()) and is_identifier(table[name]))]
     return select_columns(table, target, names, path)

@@ -303,16 +303,10 @@ def _splits(config: Config, y_all: np.ndarray) -> dict[str, Any]:
 def _columns(config: Config, names: list[str]) -> list[str]:
     """The feature columns to read, checked as :func:`mlplab.data._read_file` checks them (identifiers
     are found later, from every rank's values)."""
-    from .data import select_columns
+    from .data import check_column_options, select_columns
 
     data, target = config.data, config.data.target or "y"
-    for option in ("categorical", "numeric", "drop"):
-        unknown = [name for name in getattr(data, option) or () if name not in names]
-        if unknown:
-            raise DataError(f"{data.path}: --{option} names no column {', '.join(unknown)}; "
-                            f"columns are {', '.join(names)}")
-    if target in (data.drop or ()):
-        raise DataError(f"--drop names the target column '{target}'; choose another --target or keep it")
+    check_column_options(data, list(names), data.path, target)
     wanted = data.features or [name for name in names if name != target and name not in (data.drop or ())]
     return list(select_columns({name: name for name in names}, target, wanted, data.path)[0])
 

@@ -219,10 +219,15 @@ def explanation(build: Build, u: float, v: float, label: str | None) -> dict[str
 
 @router.get("/sessions/{session_id}/run.zip")
 def download_run(session_id: str, request: Request) -> Response:
+    return _download(request, session_id, run_zip, "application/zip", "zip")
+
+
+def _download(request: Request, session_id: str, make: Any, media_type: str, suffix: str) -> Response:
+    """What ``make(build)`` returns for the session, on its training thread, as a file named after the run."""
     session = _manager(request).get(session_id)
-    content = session.call(run_zip)
-    return Response(content, media_type="application/zip",
-                    headers={"Content-Disposition": f'attachment; filename="{_run_name(session.build)}.zip"'})
+    content = session.call(make)
+    return Response(content, media_type=media_type,
+                    headers={"Content-Disposition": f'attachment; filename="{_run_name(session.build)}.{suffix}"'})
 
 
 def _run_name(build: Build) -> str:
@@ -251,7 +256,4 @@ def run_zip(build: Build) -> bytes:
 def export_script(session_id: str, request: Request) -> Response:
     from .script import python_script
 
-    session = _manager(request).get(session_id)
-    text = session.call(python_script)
-    return Response(text, media_type="text/x-python; charset=utf-8",
-                    headers={"Content-Disposition": f'attachment; filename="{_run_name(session.build)}.py"'})
+    return _download(request, session_id, python_script, "text/x-python; charset=utf-8", "py")

@@ -52,6 +52,7 @@ CASES = [
     {"model.activation": "selu", "model.hidden_sizes": [4, 4, 4]},
     {"model.activation": "silu", "model.hidden_sizes": [6]},
     {"model.activation": "identity", "model.hidden_sizes": [3]},
+    {"data.dataset": "linear", "training.learning_rate": 0.01},  # regression, full batch
 ]
 
 
@@ -77,6 +78,13 @@ def test_numpy_step_matches_the_autograd_path(settings, monkeypatch):
     np.testing.assert_allclose(fast_losses, slow_losses, rtol=0, atol=1e-5)
     for name, tensor in runs[False].model.module.state_dict().items():
         torch.testing.assert_close(runs[True].model.module.state_dict()[name], tensor, rtol=1e-4, atol=1e-5)
+    # the held-out scores at log points: the fast path's NumPy forward against the torch inference path
+    scored = [(fast, slow) for fast, slow in zip(runs[True].history, runs[False].history) if len(slow) > 4]
+    assert len(scored) == 4  # epochs 1, 100, 200, 300
+    for fast, slow in scored:
+        assert fast.keys() == slow.keys()
+        for key in slow:
+            assert fast[key] == pytest.approx(slow[key], abs=2e-5), key
 
 
 @pytest.mark.parametrize("task", ["binary", "multiclass"])

@@ -156,14 +156,22 @@ def split_indices(n: int, fraction: float, labels: np.ndarray | None, rs: np.ran
         order = rs.permutation(n)
         held = int(round(fraction * n))
         return np.sort(order[held:]), np.sort(order[:held])
+    # Each class's rows in one stable sort of the class codes, not a scan of all rows per class; the
+    # kept rows are the complement by a mask, not np.setdiff1d (two hash-uniques: 1.7 s of a 1M-row run).
+    # The permutations drawn, and so the split, are the same as class by class.
+    classes, codes = np.unique(labels, return_inverse=True)
+    by_class = np.argsort(codes.reshape(-1), kind="stable")
+    bounds = np.cumsum(np.bincount(codes.reshape(-1), minlength=len(classes)))
     held_parts = []
-    for label in np.unique(labels):
-        members = rs.permutation(np.flatnonzero(labels == label))
+    for start, stop in zip([0, *bounds[:-1]], bounds):
+        members = rs.permutation(by_class[start:stop])
         held_parts.append(members[: min(int(round(fraction * len(members))), len(members) - 1)])
     held_out = np.sort(np.concatenate(held_parts))
     if len(held_out) == 0:  # every class too small to give one up: a plain split
         return split_indices(n, fraction, None, rs)
-    return np.setdiff1d(np.arange(n), held_out), held_out
+    kept = np.ones(n, dtype=bool)
+    kept[held_out] = False
+    return np.flatnonzero(kept), held_out
 
 
 # --- everything a run needs -------------------------------------------------------------------------

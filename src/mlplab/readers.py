@@ -96,8 +96,30 @@ def read_header(path: str | Path, encoding: str = "utf-8") -> list[str]:
     if path.suffix.lower() in (".parquet", ".pq"):
         return parquet_layout(path)[0]
     if path.suffix.lower() == ".npz":
-        return list(read_table(path))
+        return _npz_header(path) or list(read_table(path))
     return _header(path, encoding)
+
+
+def _npz_header(path: Path) -> list[str] | None:
+    """A .npz's column names from the header of its X array alone (reading the whole file twice cost a
+    1M-row run 0.4 s); None when that header is not a 2-D X beside a y, so the full read says what is wrong."""
+    import zipfile
+
+    from numpy.lib import format as npy_format
+
+    try:
+        with zipfile.ZipFile(path) as archive:
+            members = set(archive.namelist())
+            name = "X.npy" if "X.npy" in members else "x.npy"
+            if name not in members or "y.npy" not in members:
+                return None
+            with archive.open(name) as stream:
+                version = npy_format.read_magic(stream)
+                reader = npy_format.read_array_header_1_0 if version == (1, 0) else npy_format.read_array_header_2_0
+                shape = reader(stream)[0]
+    except (OSError, ValueError, zipfile.BadZipFile):
+        return None
+    return [f"x{i}" for i in range(shape[1])] + ["y"] if len(shape) == 2 else None
 
 
 # --- CSV ---------------------------------------------------------------------------------------------

@@ -85,3 +85,25 @@ def test_fast_path_resume_is_exact(tmp_path, settings):
     assert resumed.history == full.history
     for name, tensor in full.model.module.state_dict().items():
         assert torch.equal(resumed.model.module.state_dict()[name], tensor), name
+
+
+def test_adam_flushes_subnormal_moments_and_still_matches_torch():
+    """A parameter whose gradient is 0 keeps Adam moments that decay into subnormal floats (slow on
+    CPUs) and stick there; NumpyAdam sets them to 0 every FLUSH_EVERY steps, a change below 1e-37."""
+    from mlplab.fastoptim import FLUSH_EVERY
+
+    parameter = torch.zeros(4)
+    adam = NumpyAdam([parameter], lr=0.01)
+    adam.bind(parameter.numpy(), lambda array: [array])
+    reference_parameter = torch.zeros(4, requires_grad=True)
+    reference = torch.optim.Adam([reference_parameter], lr=0.01)
+    tiny = np.finfo(np.float32).tiny
+    for step in range(12 * FLUSH_EVERY):  # m of entry 1: 1e-4 * 0.9^767 ~ 9e-40, subnormal
+        gradient = np.array([1.0, 1e-3 if step == 0 else 0.0, 0.0, 0.0], np.float32)
+        reference_parameter.grad = torch.from_numpy(gradient.copy())
+        reference.step()
+        adam.update(gradient.copy(), 1.0)
+    m = adam.buffers["exp_avg"]
+    assert 0 < abs(reference.state[reference_parameter]["exp_avg"][1].item()) < tiny  # torch's: subnormal
+    assert m[1] == 0.0 and not np.any((m != 0) & (np.abs(m) < tiny))  # ours: flushed
+    np.testing.assert_allclose(parameter.numpy(), reference_parameter.detach().numpy(), rtol=1e-6, atol=1e-7)

@@ -206,3 +206,27 @@ def test_bench_command_refuses_unknown_tasks(cli):
 
     code, _, err = cli("bench", "--only", "nope")
     assert code == 2 and f"--only takes {', '.join(TASKS)}; got nope" in err
+
+
+def test_prepared_full_batch_step_equals_the_general_step_even_with_huge_logits():
+    """The tutorial's prepared binary step (s = 1 - 2y, s z floored at -80) against the general step
+    (taken here through all-one row weights), on logits of +-hundreds: same loss, count and update."""
+    import copy
+
+    torch.manual_seed(0)
+    model = MLP(2, [5], 1)
+    with torch.no_grad():
+        model.linears[-1].weight.mul_(1000)
+    x, y = torch.randn(40, 2), (torch.rand(40) > 0.5).float()
+    results = []
+    for weights in (None, torch.ones(40)):
+        copied = copy.deepcopy(model)
+        step = fastpath.numpy_step(copied, PlainSGD(copied.parameters(), 0.01), x, y, "binary")
+        logits = step.logits_of(x)
+        assert np.abs(logits).max() > 100
+        loss, correct = step(x, y, weights)
+        results.append((loss, correct, [p.detach().clone() for p in copied.parameters()]))
+    (loss, correct, parameters), (general_loss, general_correct, general_parameters) = results
+    assert loss == pytest.approx(general_loss, rel=1e-5) and correct == general_correct
+    for ours, theirs in zip(parameters, general_parameters):
+        torch.testing.assert_close(ours, theirs, rtol=1e-5, atol=1e-6)

@@ -90,6 +90,29 @@ def test_splits_are_seeded_stratified_and_disjoint():
     assert np.array_equal(held, again[1])
 
 
+def class_by_class_split(n, fraction, labels, rs):
+    """The split as first written: each class's rows scanned one class at a time, np.setdiff1d."""
+    held_parts = []
+    for label in np.unique(labels):
+        members = rs.permutation(np.flatnonzero(labels == label))
+        held_parts.append(members[: min(int(round(fraction * len(members))), len(members) - 1)])
+    held_out = np.sort(np.concatenate(held_parts))
+    return np.setdiff1d(np.arange(n), held_out), held_out
+
+
+@pytest.mark.parametrize("labels", [np.random.RandomState(1).randint(0, 7, 500), np.array(list("abcab") * 40),
+                                    np.random.RandomState(2).randint(0, 2, 33).astype(float)],
+                         ids=["int", "str", "float"])
+@pytest.mark.parametrize("fraction", [0.2, 0.5])
+def test_the_fast_stratified_split_is_the_class_by_class_one(labels, fraction):
+    """One stable argsort of the class codes gives the same rows, in the same order, as scanning each
+    class (the same permutations are drawn), so a seed splits a file as it always did."""
+    fast = split_indices(len(labels), fraction, labels, np.random.RandomState(3))
+    reference = class_by_class_split(len(labels), fraction, labels, np.random.RandomState(3))
+    for ours, theirs in zip(fast, reference):
+        assert np.array_equal(ours, theirs) and ours.dtype == theirs.dtype
+
+
 def test_scaling_is_fitted_on_training_rows_only(tmp_path):
     rs = np.random.RandomState(0)
     x = rs.normal(loc=[100.0, -5.0], scale=[10.0, 0.1], size=(200, 2))

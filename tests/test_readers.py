@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 
 import mlplab
-from mlplab.readers import read_table
+from mlplab.readers import read_header, read_table
 
 
 def write(tmp_path, name, content, encoding="utf-8"):
@@ -90,6 +90,17 @@ def test_bad_npz_files(tmp_path, arrays, message):
     np.savez(tmp_path / "d.npz", **arrays)
     with pytest.raises(mlplab.DataError, match=message):
         read_table(tmp_path / "d.npz")
+    if "2-D" in message or "holds X" in message:  # the header alone cannot say: the full read does
+        with pytest.raises(mlplab.DataError, match=message):
+            read_header(tmp_path / "d.npz")
+
+
+@pytest.mark.parametrize("save", [np.savez, np.savez_compressed])
+def test_npz_header_comes_from_the_x_header_alone(tmp_path, save, monkeypatch):
+    save(tmp_path / "d.npz", x=np.ones((3, 4), np.float32), y=np.arange(3))
+    expected = list(read_table(tmp_path / "d.npz"))
+    monkeypatch.setattr("mlplab.readers.read_table", lambda *args, **kwargs: pytest.fail("read the whole file"))
+    assert read_header(tmp_path / "d.npz") == expected == ["x0", "x1", "x2", "x3", "y"]
 
 
 def test_parquet_duplicates_and_missing(tmp_path):

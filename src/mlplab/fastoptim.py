@@ -21,12 +21,6 @@ import torch
 
 __all__ = ["NumpyAdam", "NumpyOptimizer", "PlainSGD"]
 
-FLUSH_EVERY = 64
-"""Adam's moments of a parameter whose gradient is 0 (a dead ReLU unit) decay into subnormal floats and
-stay there (0.9 times 4 units of the last place rounds back to 4), and CPUs work on subnormals many
-times slower: with a few such entries the tutorial's Adam step took 75 µs instead of 30. Every
-FLUSH_EVERY steps they are set to 0, a change of less than 1e-37 to any update."""
-
 
 class NumpyOptimizer:
     """Base class: torch-like ``param_groups`` (one group), bound to the flat parameter buffer by the
@@ -197,6 +191,3 @@ class NumpyAdam(NumpyOptimizer):
         np.divide(m, scratch, out=scratch)
         step_size = lr * root_correction2 / (1.0 - beta1 ** self.step_count)
         np.subtract(flat, np.multiply(scratch, step_size, out=scratch), out=flat)
-        if self.step_count % FLUSH_EVERY == 0:
-            for moment in (m, v):
-                np.copyto(moment, 0, where=np.abs(moment) < np.finfo(moment.dtype).tiny)

@@ -153,7 +153,6 @@ def numpy_step(model: torch.nn.Module, optimizer: NumpyOptimizer, x_train: torch
             return loss * batch.n, correct
         signed, softplus = batch.signed, batch.softplus
         np.multiply(batch.logit, batch.sign, out=signed)  # s z, with s = 1 - 2 y
-        np.maximum(signed, batch.floor, out=signed)  # see _FullBatch: no subnormal floats below
         np.logaddexp(zero, signed, out=softplus)  # each row's loss: softplus(s z)
         loss = float(np.add.reduce(softplus))
         correct = np.count_nonzero(np.less(signed, batch.tie, out=batch.hit))
@@ -220,12 +219,8 @@ class _FullBatch:
     For a binary task whose targets are all 0 or 1 the loss softplus(z) - y z is softplus(s z) with
     s = 1 - 2 y, its gradient sigmoid(z) - y is s sigmoid(s z), and a row is right when s z < 0 (z >= 0
     for y = 1: s z <= 0, which is s z < ``tie``, the smallest positive float): with s kept, an epoch's
-    loss, gradient and correct count are eight NumPy calls instead of eleven. At the tutorial's size each
-    call costs about a microsecond whatever it computes, so the count is the cost.
-
-    s z is floored at ``floor`` = -80 (a row predicted right with a margin of 80 nats): beyond it
-    e^(s z) is a subnormal float, on which CPUs are many times slower (Adam drives the tutorial's logits
-    to +-96: 20 µs an epoch), and the row's loss and gradient change by less than 2e-35."""
+    loss, gradient and correct count are seven NumPy calls instead of eleven. At the tutorial's size each
+    call costs about a microsecond whatever it computes, so the count is the cost."""
 
     def __init__(self, x: np.ndarray, y: np.ndarray, task: str, layers: list[np.ndarray], dtype: np.dtype):
         self.n, self.inverse_n, self.y = len(x), 1.0 / len(x), y
@@ -241,7 +236,6 @@ class _FullBatch:
             self.hit = np.empty(self.n, bool)
             self.dz = np.empty((self.n, 1), dtype)
             self.dz_column = self.dz[:, 0]
-            self.floor = np.asarray(-80.0, dtype)
 
 
 def _augmented_parameters(model: torch.nn.Module) -> tuple[np.ndarray, list[np.ndarray]]:

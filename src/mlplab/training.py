@@ -8,10 +8,12 @@ save a checkpoint. The history is JSON-able data that plots, the CLI and ``mlpla
 
 from __future__ import annotations
 
+import contextlib
 import copy
+import gc
 import math
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -209,7 +211,8 @@ def fit(state: TrainingState, x_train: torch.Tensor, y_train: torch.Tensor, conf
         getattr(callback, "reads_scores_every_epoch", True) for callback in callbacks)
     # A diverging fast path overflows in NumPy: the loss check below reports it, so NumPy need not warn.
     threads = choose_threads(model.sizes, min(config.batch_size or n_rows, n_rows), config.threads)
-    with np.errstate(over="ignore", invalid="ignore"), thread_limit(threads):
+    with np.errstate(over="ignore", invalid="ignore"), thread_limit(threads), flush_subnormals(), \
+            objects_frozen():
         started = time.perf_counter()
         while state.epoch < config.epochs and state.stop_reason is None:
             loss_sum, correct = 0.0, 0
@@ -255,6 +258,46 @@ def fit(state: TrainingState, x_train: torch.Tensor, y_train: torch.Tensor, conf
     for callback in callbacks:
         callback.on_train_end(state)
     return state
+
+
+@contextlib.contextmanager
+def flush_subnormals() -> Iterator[None]:
+    """Run the block with subnormal floats (below 1.2e-38 in float32) flushed to zero on this thread's
+    CPU (``torch.set_flush_denormal``, which NumPy's arithmetic on this thread obeys too), and put the
+    previous mode back after. CPUs work on subnormals 10-100x slower, and training makes them: Adam's
+    moments of a dead ReLU unit decay into them and stick (0.9 x 4 units of the last place rounds back
+    to 4), and confident rows' sigmoid(z) - y underflow into them. Measured on the tutorial with Adam:
+    chunks of 1000 epochs at 45-420 µs an epoch with them, ~35 without. Values that small change
+    nothing a loss or a metric shows."""
+    if _flushing_subnormals() or not torch.set_flush_denormal(True):  # already on, or not on this CPU
+        yield
+        return
+    try:
+        yield
+    finally:
+        torch.set_flush_denormal(False)
+
+
+@contextlib.contextmanager
+def objects_frozen() -> Iterator[None]:
+    """Keep the objects that exist before training (torch's modules alone are ~170k) out of the cyclic
+    garbage collector's full passes while training, and give them back after (``gc.freeze``/``unfreeze``).
+    A full pass triggered mid-training walked them all: 126 ms, once in a 20,000-epoch tutorial run, 7 µs
+    an epoch. Nothing is kept from collection for longer than the training; a process that froze objects
+    itself (a server before forking) is left as it is."""
+    if gc.get_freeze_count():
+        yield
+        return
+    gc.freeze()
+    try:
+        yield
+    finally:
+        gc.unfreeze()
+
+
+def _flushing_subnormals() -> bool:
+    """Whether this thread flushes subnormal results to zero now (half the smallest normal float32)."""
+    return bool(np.float32(np.finfo(np.float32).tiny) * np.float32(0.5) == 0)
 
 
 def epoch_batches(x: torch.Tensor, y: torch.Tensor, weight: torch.Tensor | None, batch_size: int | None,

@@ -18,7 +18,7 @@ from . import Row, tutorial
 from .process import Script, cli, interleaved, median_seconds
 
 EPOCHS = {"tiny": (2, 4), "quick": (2000, 8000), "full": (2000, 20000)}
-REPEATS = {"tiny": 1, "quick": 3, "full": 5}
+REPEATS = {"tiny": 1, "quick": 3, "full": 7}
 
 TUTORIAL_SCRIPT = '''
 import sys

@@ -193,7 +193,9 @@ def fit(state: TrainingState, x_train: torch.Tensor, y_train: torch.Tensor, conf
     training row a weight in the loss (sample_weight / class_weight). ``step`` does one batch's update
     (see :data:`StepFunction`); the default is :func:`autograd_step`, the tutorial's. The run passes
     the NumPy fast path's (``run.training_step``) where it applies; a batched multi-model step or a
-    data-parallel step plugs in the same way.
+    data-parallel step plugs in the same way. While it runs (callbacks included), this thread flushes
+    subnormal floats to zero (:func:`flush_subnormals`) and objects made before the call sit out the
+    garbage collector's full passes (:func:`objects_frozen`); both are put back when it returns.
     """
     model, optimizer = state.model, state.optimizer
     n_rows = len(x_train)

@@ -206,15 +206,14 @@ class Dataset:
         if self.source.get("identifiers"):
             names = ", ".join(self.source["identifiers"])
             dropped += f" (left out {names}: every value differs, an identifier; --categorical to use it)"
-        if self.source.get("shard"):
+        n_train = len(self.x_train)
+        if self.source.get("shard"):  # a data-parallel rank: the whole file's rows, then this rank's share
             shard = self.source["shard"]
             test = f" / {shard['test_rows']} test" if shard["test_rows"] else ""
             dropped += (f"; {shard['ranks']} ranks read {shard['row_groups']} row groups in turn, this rank "
-                        f"{len(self.x_train)} training rows")
-            return (f"{self.source['name']}: {sum(shard['train_rows'])} train{val}{test} rows{dropped}, "
-                    f"{len(self.preprocessor.features)} features, task {self.task}"
-                    + (f" ({self.source['task_note']})" if self.source.get("task_note") else ""))
-        return (f"{self.source['name']}: {len(self.x_train)} train{val}{test} rows{dropped}, "
+                        f"{n_train} training rows")
+            n_train = sum(shard["train_rows"])
+        return (f"{self.source['name']}: {n_train} train{val}{test} rows{dropped}, "
                 f"{len(self.preprocessor.features)} features, task {self.task}"
                 + (f" ({self.source['task_note']})" if self.source.get("task_note") else ""))
 
